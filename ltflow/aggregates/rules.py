@@ -1,0 +1,464 @@
+"""The one rulebook of the method: pure functions, no clock, no I/O.
+
+For a team's state and a proposed event it answers with the events to record (the event and its
+consequences, such as a phase change) or raises the error a facilitator understands. The aggregate
+calls it before it records anything; the workflow's update validators call the very same functions,
+so a rule is written once and cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from ltflow.aggregates import commands as c
+from ltflow.aggregates.errors import (
+    IdempotencyConflictError,
+    InvalidEventError,
+    RuleViolatedError,
+    WrongPhaseError,
+)
+from ltflow.aggregates.state import Phase, Processed, Status, TeamState
+
+MIN_TEAM = 3
+MAX_TEAM = 8
+#: How far a sender's clock may run ahead of ours before ``occurred_at`` counts as in the future.
+CLOCK_SKEW = timedelta(minutes=5)
+
+ALL_PHASES = frozenset(Phase)
+
+#: Which phases each event type may arrive in (contract section 2).
+ALLOWED_PHASES: dict[str, frozenset[Phase]] = {
+    "participant.invited": frozenset({Phase.GOAL_AND_SCOPE}),
+    "participant.withdrawn": ALL_PHASES,
+    "scope.confirmed": frozenset({Phase.GOAL_AND_SCOPE}),
+    "session.scheduled": frozenset(
+        {Phase.GOAL_AND_SCOPE, Phase.SESSION_ONE, Phase.PROCESSING_TIME, Phase.SESSION_TWO}
+    ),
+    "perspective.shared": frozenset({Phase.SESSION_ONE}),
+    "session.completed": frozenset({Phase.SESSION_ONE, Phase.SESSION_TWO}),
+    "reflection.noted": frozenset({Phase.PROCESSING_TIME}),
+    "session.started": frozenset({Phase.PROCESSING_TIME, Phase.SESSION_TWO}),
+    "red_thread.recorded": frozenset({Phase.SESSION_TWO}),
+    "learning_point.recorded": frozenset({Phase.SESSION_TWO}),
+    "analysis.concluded": frozenset({Phase.SESSION_TWO}),
+    "safety_net.defined": frozenset({Phase.SAFETY_NETS}),
+    "safety_nets.concluded": frozenset({Phase.SAFETY_NETS}),
+    "success_criterion.defined": frozenset({Phase.FOLLOW_UP}),
+    "follow_up.started": frozenset({Phase.FOLLOW_UP}),
+    "review.recorded": frozenset({Phase.FOLLOW_UP}),
+    "safety_net.completed": frozenset({Phase.FOLLOW_UP, Phase.COMMUNICATE}),
+    "story.communicated": frozenset({Phase.COMMUNICATE}),
+    "team.closed": frozenset({Phase.COMMUNICATE}),
+    "team.abandoned": ALL_PHASES,
+    "reflection.reminder_due": frozenset({Phase.PROCESSING_TIME}),
+    "reflection.overdue": frozenset({Phase.PROCESSING_TIME}),
+    "review.due": frozenset({Phase.FOLLOW_UP}),
+    "follow_up.ended": frozenset({Phase.FOLLOW_UP}),
+}
+
+#: Types only ltflow itself records as consequences; nobody sends them.
+CONSEQUENCE_TYPES = frozenset({"team.convened", "phase.entered", "reflection.opened"})
+
+
+def check_idempotency(state: TeamState, cmd: c.Command) -> Processed | None:
+    """A repeat of an ``event_id`` returns its first record; the same id with other content is a conflict."""
+    seen = state.processed.get(cmd.event_id)
+    if seen is None:
+        return None
+    if seen.fingerprint != cmd.fingerprint():
+        raise IdempotencyConflictError(
+            f"Event id '{cmd.event_id}' was already used for different content; "
+            "use a new event id for a new event.",
+            event_id=cmd.event_id,
+        )
+    return seen
+
+
+def check_convene_repeat(state: TeamState, cmd: c.TeamConvened) -> None:
+    """Opening the same case twice must carry the same content, or it is a conflict."""
+    if state.convened_fingerprint != cmd.fingerprint():
+        raise IdempotencyConflictError(
+            f"Case '{cmd.case_ref}' already has a Learning Team opened with different content.",
+            case_ref=cmd.case_ref,
+            team_id=str(state.team_id),
+        )
+
+
+def check_occurred_at(state: TeamState | None, occurred_at: datetime, received_at: datetime) -> None:
+    """Business time may not lie in the future, nor before what the team has already recorded."""
+    if occurred_at > received_at + CLOCK_SKEW:
+        raise InvalidEventError(
+            f"occurred_at {occurred_at.isoformat()} lies in the future.",
+            occurred_at=occurred_at.isoformat(),
+            received_at=received_at.isoformat(),
+        )
+    if state is not None and occurred_at < state.last_occurred_at:
+        raise RuleViolatedError(
+            f"occurred_at {occurred_at.isoformat()} is before the team's last recorded event "
+            f"({state.last_occurred_at.isoformat()}); events are recorded in the order they happened.",
+            occurred_at=occurred_at.isoformat(),
+            last_occurred_at=state.last_occurred_at.isoformat(),
+        )
+
+
+def check_phase(state: TeamState, cmd: c.Command) -> None:
+    """The event type must belong to the team's current phase, and the team must still be running."""
+    if cmd.type in CONSEQUENCE_TYPES:
+        raise InvalidEventError(f"'{cmd.type}' is recorded by ltflow itself and cannot be sent.")
+    if state.status is not Status.ACTIVE:
+        raise WrongPhaseError(
+            f"The team is {state.status.value}; nothing more can be recorded.",
+            status=state.status.value,
+            type=cmd.type,
+        )
+    allowed = ALLOWED_PHASES[cmd.type]
+    if state.phase not in allowed:
+        names = ", ".join(f"{int(p)} ({p.label})" for p in sorted(allowed))
+        raise WrongPhaseError(
+            f"'{cmd.type}' is not allowed in phase {int(state.phase)} ({state.phase.label}); "
+            f"it belongs to phase {names}.",
+            phase=int(state.phase),
+            type=cmd.type,
+            allowed_phases=sorted(int(p) for p in allowed),
+        )
+
+
+def decide(state: TeamState, cmd: c.Command, occurred_at: datetime) -> list[c.Command]:
+    """Judge ``cmd`` against ``state``; return it followed by its consequences, or raise.
+
+    The caller has already resolved ``occurred_at`` (the sender's, or the time received) and
+    checked it with :func:`check_occurred_at`. Nothing here reads a clock.
+    """
+    check_phase(state, cmd)
+    check = _CHECKS.get(type(cmd))
+    consequences = check(state, cmd, occurred_at) if check else []
+    return [cmd, *consequences]
+
+
+def convene_consequences(cmd: c.TeamConvened, at: datetime) -> list[c.Command]:
+    """What opening a team records besides ``team.convened``: entering phase 1."""
+    return [_enter(cmd, Phase.GOAL_AND_SCOPE, at)]
+
+
+def _enter(cause: c.Command, phase: Phase, at: datetime) -> c.PhaseEntered:
+    return c.PhaseEntered(
+        event_id=f"{cause.event_id}#phase-{int(phase)}",
+        occurred_at=at,
+        phase=int(phase),
+        name=phase.label,
+    )
+
+
+def _violated(message: str, **details: Any) -> RuleViolatedError:
+    return RuleViolatedError(message, **details)
+
+
+def _require_participant(state: TeamState, participant_id: str) -> None:
+    if not state.participants.get(participant_id):
+        raise _violated(
+            f"'{participant_id}' is not on the team; invite them first.",
+            participant_id=participant_id,
+        )
+
+
+def _team_size_message(count: int, what: str) -> str:
+    return f"A Learning Team needs {MIN_TEAM} to {MAX_TEAM} {what}; there are {count}."
+
+
+def check_invite(state: TeamState, cmd: c.ParticipantInvited, _at: datetime) -> list[c.Command]:
+    if state.participants.get(cmd.participant_id):
+        raise _violated(
+            f"'{cmd.participant_id}' is already on the team.", participant_id=cmd.participant_id
+        )
+    active = len(state.active_participants)
+    if active >= MAX_TEAM:
+        raise _violated(
+            f"A Learning Team has at most {MAX_TEAM} participants; the team is full.",
+            active_participants=active,
+        )
+    return []
+
+
+def check_withdraw(state: TeamState, cmd: c.ParticipantWithdrawn, _at: datetime) -> list[c.Command]:
+    _require_participant(state, cmd.participant_id)
+    return []
+
+
+def check_confirm_scope(state: TeamState, cmd: c.ScopeConfirmed, at: datetime) -> list[c.Command]:
+    active = len(state.active_participants)
+    if not MIN_TEAM <= active <= MAX_TEAM:
+        raise _violated(_team_size_message(active, "participants"), active_participants=active)
+    return [_enter(cmd, Phase.SESSION_ONE, at)]
+
+
+def check_schedule(state: TeamState, cmd: c.SessionScheduled, _at: datetime) -> list[c.Command]:
+    session = state.sessions.get(cmd.session)
+    if session is not None and session.started_at is not None:
+        raise _violated(f"Session {cmd.session} has already taken place.", session=cmd.session)
+    if cmd.session == 1:
+        return []
+    if state.reflection_earliest is None:
+        raise _violated(
+            f"Session {cmd.session} can only be scheduled once session 1 is completed.",
+            session=cmd.session,
+        )
+    if cmd.session == 2 and cmd.at < state.reflection_earliest:
+        raise _violated(
+            "Session 2 may not be scheduled before the reflection period allows it, "
+            f"at the earliest {state.reflection_earliest.isoformat()}.",
+            earliest=state.reflection_earliest.isoformat(),
+        )
+    if cmd.session > 2 and state.phase is not Phase.SESSION_TWO:
+        raise _violated(
+            f"Session {cmd.session} can only be scheduled once session 2 has started.",
+            session=cmd.session,
+        )
+    return []
+
+
+def _check_attendees(state: TeamState, attendees: list[str]) -> None:
+    strangers = [a for a in attendees if not state.participants.get(a)]
+    if strangers:
+        raise _violated(
+            f"Attendees must be on the team; not on it: {', '.join(strangers)}.", unknown=strangers
+        )
+    if not MIN_TEAM <= len(attendees) <= MAX_TEAM:
+        raise _violated(_team_size_message(len(attendees), "attendees"), attendees=len(attendees))
+
+
+def check_complete_session(
+    state: TeamState, cmd: c.SessionCompleted, at: datetime
+) -> list[c.Command]:
+    expected = 1 if state.phase is Phase.SESSION_ONE else _open_session(state)
+    if cmd.session != expected:
+        raise _violated(
+            f"Session {cmd.session} cannot be completed now; the session in progress is {expected}."
+            if expected
+            else f"Session {cmd.session} cannot be completed: no session is in progress.",
+            session=cmd.session,
+            session_in_progress=expected,
+        )
+    _check_attendees(state, cmd.attendees)
+    if cmd.session != 1:
+        return []
+    opened = c.ReflectionOpened(
+        event_id=f"{cmd.event_id}#reflection",
+        occurred_at=at,
+        earliest=at + state.policy.min_reflection,
+        latest=at + state.policy.max_reflection,
+    )
+    return [_enter(cmd, Phase.PROCESSING_TIME, at), opened]
+
+
+def _open_session(state: TeamState) -> int | None:
+    for number in sorted(state.sessions):
+        session = state.sessions[number]
+        if session.started_at is not None and session.completed_at is None:
+            return number
+    return None
+
+
+def check_start_session(state: TeamState, cmd: c.SessionStarted, at: datetime) -> list[c.Command]:
+    if state.phase is Phase.PROCESSING_TIME:
+        if cmd.session != 2:
+            raise _violated("After the processing time, session 2 comes next.", session=cmd.session)
+        earliest = state.reflection_earliest
+        if earliest is not None and at < earliest:
+            raise _violated(
+                f"Session 2 cannot start before the reflection period of "
+                f"{_human(state.policy.min_reflection)} has passed; "
+                f"the earliest start is {earliest.isoformat()}.",
+                earliest=earliest.isoformat(),
+            )
+        return [_enter(cmd, Phase.SESSION_TWO, at)]
+    last = max(n for n, session in state.sessions.items() if session.started_at is not None)
+    if _open_session(state) is not None or cmd.session != last + 1:
+        raise _violated(
+            f"Session {cmd.session} cannot start now; complete session {last} first "
+            f"and then start session {last + 1}.",
+            session=cmd.session,
+        )
+    return []
+
+
+def check_reflection_note(state: TeamState, cmd: c.ReflectionNoted, _at: datetime) -> list[c.Command]:
+    _require_participant(state, cmd.participant_id)
+    return []
+
+
+def check_perspective(state: TeamState, cmd: c.PerspectiveShared, _at: datetime) -> list[c.Command]:
+    _require_participant(state, cmd.participant_id)
+    return []
+
+
+def check_learning_point(
+    state: TeamState, cmd: c.LearningPointRecorded, _at: datetime
+) -> list[c.Command]:
+    if cmd.learning_point_id in state.learning_points:
+        raise _violated(
+            f"Learning point '{cmd.learning_point_id}' is already recorded.",
+            learning_point_id=cmd.learning_point_id,
+        )
+    return []
+
+
+def check_conclude_analysis(
+    state: TeamState, cmd: c.AnalysisConcluded, at: datetime
+) -> list[c.Command]:
+    if state.red_threads < 1 or not state.learning_points:
+        raise _violated(
+            "The analysis needs at least one red thread and one learning point before it concludes.",
+            red_threads=state.red_threads,
+            learning_points=len(state.learning_points),
+        )
+    if _open_session(state) is not None:
+        raise _violated(
+            f"Session {_open_session(state)} is still in progress; complete it first.",
+        )
+    return [_enter(cmd, Phase.SAFETY_NETS, at)]
+
+
+def check_safety_net(state: TeamState, cmd: c.SafetyNetDefined, _at: datetime) -> list[c.Command]:
+    if cmd.safety_net_id in state.safety_nets:
+        raise _violated(
+            f"Safety net '{cmd.safety_net_id}' is already defined.", safety_net_id=cmd.safety_net_id
+        )
+    unknown = [lp for lp in cmd.addresses if lp not in state.learning_points]
+    if unknown:
+        raise _violated(
+            f"A safety net can only address recorded learning points; unknown: {', '.join(unknown)}.",
+            unknown=unknown,
+        )
+    if cmd.kind == "experiment" and not cmd.hypothesis:
+        raise _violated("An experiment needs a hypothesis: what do you expect it to show?")
+    return []
+
+
+def check_conclude_safety_nets(
+    state: TeamState, cmd: c.SafetyNetsConcluded, at: datetime
+) -> list[c.Command]:
+    if not state.safety_nets:
+        raise _violated("Define at least one safety net before concluding this phase.")
+    return [_enter(cmd, Phase.FOLLOW_UP, at)]
+
+
+def _require_safety_net(state: TeamState, safety_net_id: str) -> None:
+    if safety_net_id not in state.safety_nets:
+        raise _violated(f"Safety net '{safety_net_id}' is not defined.", safety_net_id=safety_net_id)
+
+
+def check_criterion(
+    state: TeamState, cmd: c.SuccessCriterionDefined, _at: datetime
+) -> list[c.Command]:
+    if state.follow_up_started_at is not None:
+        raise _violated("Success criteria are fixed once the follow-up has started.")
+    if cmd.criterion_id in state.criteria:
+        raise _violated(
+            f"Success criterion '{cmd.criterion_id}' is already defined.",
+            criterion_id=cmd.criterion_id,
+        )
+    _require_safety_net(state, cmd.safety_net_id)
+    return []
+
+
+def check_start_follow_up(state: TeamState, cmd: c.FollowUpStarted, _at: datetime) -> list[c.Command]:
+    if state.follow_up_started_at is not None:
+        raise _violated("The follow-up has already started.")
+    if not state.criteria:
+        raise _violated("Define at least one success criterion before the follow-up starts.")
+    return []
+
+
+def _require_follow_up(state: TeamState) -> None:
+    if state.follow_up_started_at is None:
+        raise _violated("The follow-up has not started yet; send follow_up.started first.")
+
+
+def check_review(state: TeamState, cmd: c.ReviewRecorded, at: datetime) -> list[c.Command]:
+    _require_follow_up(state)
+    if cmd.criterion_id not in state.criteria:
+        raise _violated(
+            f"Success criterion '{cmd.criterion_id}' is not defined.", criterion_id=cmd.criterion_id
+        )
+    latest = {**state.criteria, cmd.criterion_id: cmd.met}
+    if not all(latest.values()):
+        return []
+    ended = c.FollowUpEnded(
+        event_id=f"{cmd.event_id}#follow-up-ended", occurred_at=at, outcome="criteria_met"
+    )
+    return [ended, _enter(cmd, Phase.COMMUNICATE, at)]
+
+
+def check_complete_safety_net(
+    state: TeamState, cmd: c.SafetyNetCompleted, _at: datetime
+) -> list[c.Command]:
+    _require_safety_net(state, cmd.safety_net_id)
+    if state.safety_nets[cmd.safety_net_id]:
+        raise _violated(
+            f"Safety net '{cmd.safety_net_id}' is already completed.", safety_net_id=cmd.safety_net_id
+        )
+    return []
+
+
+def check_close(state: TeamState, cmd: c.TeamClosed, _at: datetime) -> list[c.Command]:
+    if state.stories < 1:
+        raise _violated("Communicate the story at least once before closing the team.")
+    return []
+
+
+def check_reminder(state: TeamState, cmd: c.ReflectionReminderDue, _at: datetime) -> list[c.Command]:
+    if state.reflection_reminded:
+        raise _violated("The reflection reminder was already sent.")
+    return []
+
+
+def check_overdue(state: TeamState, cmd: c.ReflectionOverdue, _at: datetime) -> list[c.Command]:
+    if state.reflection_overdue:
+        raise _violated("The reflection period was already marked overdue.")
+    return []
+
+
+def check_review_due(state: TeamState, cmd: c.ReviewDue, _at: datetime) -> list[c.Command]:
+    _require_follow_up(state)
+    return []
+
+
+def check_end_follow_up(state: TeamState, cmd: c.FollowUpEnded, at: datetime) -> list[c.Command]:
+    _require_follow_up(state)
+    if cmd.outcome == "criteria_met" and not all(state.criteria.values()):
+        raise _violated("Not every success criterion's latest review is met yet.")
+    return [_enter(cmd, Phase.COMMUNICATE, at)]
+
+
+def _human(duration: timedelta) -> str:
+    if duration.total_seconds() % 86400 == 0:
+        days = int(duration.total_seconds() // 86400)
+        return f"{days} day" + ("s" if days != 1 else "")
+    return str(duration)
+
+
+_CHECKS: dict[type[c.Command], Callable[[TeamState, Any, datetime], list[c.Command]]] = {
+    c.ParticipantInvited: check_invite,
+    c.ParticipantWithdrawn: check_withdraw,
+    c.ScopeConfirmed: check_confirm_scope,
+    c.SessionScheduled: check_schedule,
+    c.PerspectiveShared: check_perspective,
+    c.SessionCompleted: check_complete_session,
+    c.ReflectionNoted: check_reflection_note,
+    c.SessionStarted: check_start_session,
+    c.LearningPointRecorded: check_learning_point,
+    c.AnalysisConcluded: check_conclude_analysis,
+    c.SafetyNetDefined: check_safety_net,
+    c.SafetyNetsConcluded: check_conclude_safety_nets,
+    c.SuccessCriterionDefined: check_criterion,
+    c.FollowUpStarted: check_start_follow_up,
+    c.ReviewRecorded: check_review,
+    c.SafetyNetCompleted: check_complete_safety_net,
+    c.TeamClosed: check_close,
+    c.ReflectionReminderDue: check_reminder,
+    c.ReflectionOverdue: check_overdue,
+    c.ReviewDue: check_review_due,
+    c.FollowUpEnded: check_end_follow_up,
+}

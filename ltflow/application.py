@@ -1,0 +1,186 @@
+"""The event-sourced application: commands by team id, idempotent, safe under concurrency.
+
+This is the only place that loads and saves ``LearningTeam`` aggregates. Temporal activities, the
+command line and tests all come through here, so the record is written one way only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from pydantic import BaseModel
+
+from ltflow.aggregates import commands as c
+from ltflow.aggregates import rules
+from ltflow.aggregates.errors import TeamNotFoundError, VersionConflictError
+from ltflow.aggregates.learning_team import LearningTeam
+from ltflow.aggregates.state import TeamState, TeamSummary, summarize
+from ltflow.config import Settings
+
+#: Team ids are uuid5 of the case_ref in this namespace, so every node derives the same id.
+TEAM_NAMESPACE = UUID("6f0f7c1e-4b8e-5d2a-9c53-1d7a1e7b2f10")
+
+
+def team_id_for(case_ref: str) -> UUID:
+    """The team id of a case: deterministic, so opening a case twice finds the same team."""
+    return uuid5(TEAM_NAMESPACE, case_ref)
+
+
+class RecordResult(BaseModel):
+    """The answer to one command: the summary after it, and whether it was a repeat."""
+
+    summary: TeamSummary
+    duplicate: bool = False
+    #: Versions stored by this call (empty for a repeat).
+    recorded_versions: list[int] = []
+
+
+class StoredFact(BaseModel):
+    """One stored event as an auditor reads it."""
+
+    team_id: UUID
+    version: int
+    type: str
+    event_id: str
+    actor: str
+    occurred_at: datetime
+    recorded_at: datetime
+    payload: dict[str, Any]
+
+
+class LearningTeams(Application[UUID]):
+    """All Learning Teams, in one event store (SQLite by default, PostgreSQL by configuration)."""
+
+    name = "LearningTeams"
+    env = {"AGGREGATE_CACHE_MAXSIZE": "1000"}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LearningTeams:
+        if settings.event_store == "sqlite" and "SQLITE_DBNAME" not in settings.event_store_env:
+            Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        return cls(env=settings.eventsourcing_env())
+
+    # --- commands -------------------------------------------------------------------------
+
+    def convene(self, cmd: c.TeamConvened, *, actor: str, received_at: datetime) -> RecordResult:
+        """Open a team for ``cmd.case_ref``; a repeat with the same content returns the existing team."""
+        team_id = team_id_for(cmd.case_ref)
+        existing = self._get_or_none(team_id)
+        if existing is not None:
+            rules.check_convene_repeat(existing.state, cmd)
+            return RecordResult(summary=summarize(existing.state), duplicate=True)
+        occurred_at = cmd.occurred_at or received_at
+        rules.check_occurred_at(None, occurred_at, received_at)
+        team = LearningTeam.convene(cmd, team_id=team_id, actor=actor, occurred_at=occurred_at)
+        try:
+            recordings = self.save(team)
+        except IntegrityError:
+            # Someone opened the same case at the same moment: same content is the same team.
+            return self.convene(cmd, actor=actor, received_at=received_at)
+        return RecordResult(
+            summary=summarize(team.state),
+            recorded_versions=[r.domain_event.originator_version for r in recordings],
+        )
+
+    def record(
+        self,
+        team_id: UUID,
+        cmd: c.Command,
+        *,
+        actor: str,
+        received_at: datetime,
+        expected_version: int | None = None,
+    ) -> RecordResult:
+        """Judge and store one phase event; a repeat of its ``event_id`` returns the first answer.
+
+        ``expected_version``, when given, is the version the caller believes the team is at: if
+        someone else wrote in between, this raises :class:`VersionConflictError` and stores nothing.
+        """
+        team = self._get(team_id)
+        seen = rules.check_idempotency(team.state, cmd)
+        if seen is not None:
+            return RecordResult(summary=self.summary(team_id, version=seen.version), duplicate=True)
+        if expected_version is not None and team.version != expected_version:
+            raise VersionConflictError(
+                f"The team is at version {team.version}, not {expected_version}; "
+                "reload it and try again.",
+                version=team.version,
+                expected_version=expected_version,
+            )
+        occurred_at = cmd.occurred_at or received_at
+        rules.check_occurred_at(team.state, occurred_at, received_at)
+        team.handle(cmd, actor=actor, occurred_at=occurred_at)
+        try:
+            recordings = self.save(team)
+        except IntegrityError:
+            return self._after_conflict(team_id, cmd, team.state.version)
+        return RecordResult(
+            summary=summarize(team.state),
+            recorded_versions=[r.domain_event.originator_version for r in recordings],
+        )
+
+    def _after_conflict(self, team_id: UUID, cmd: c.Command, version: int) -> RecordResult:
+        # A retry of our own write that raced us has stored the event already: that is the
+        # answer. Anything else is a real concurrent write, and the caller must decide again.
+        team = self._get(team_id)
+        seen = rules.check_idempotency(team.state, cmd)
+        if seen is not None:
+            return RecordResult(summary=self.summary(team_id, version=seen.version), duplicate=True)
+        raise VersionConflictError(
+            f"Another event was recorded for this team at the same moment (now at version "
+            f"{team.version}); nothing was stored, send the event again.",
+            version=team.version,
+        )
+
+    # --- queries --------------------------------------------------------------------------
+
+    def state(self, team_id: UUID, version: int | None = None) -> TeamState:
+        """The rule state of a team, now or as it stood at ``version``."""
+        return self._get(team_id, version).state
+
+    def summary(self, team_id: UUID, version: int | None = None) -> TeamSummary:
+        return summarize(self.state(team_id, version))
+
+    def exists(self, team_id: UUID) -> bool:
+        return self._get_or_none(team_id) is not None
+
+    def history(self, team_id: UUID) -> list[StoredFact]:
+        """Every stored event of a team, in order."""
+        facts = list(self._facts(team_id))
+        if not facts:
+            raise TeamNotFoundError(f"No Learning Team with id {team_id}.", team_id=str(team_id))
+        return facts
+
+    def _facts(self, team_id: UUID) -> Iterator[StoredFact]:
+        for event in self.events.get(team_id):
+            assert isinstance(event, LearningTeam.Event)
+            yield StoredFact(
+                team_id=team_id,
+                version=event.originator_version,
+                type=event.TYPE,
+                event_id=event.event_id,
+                actor=event.actor,
+                occurred_at=event.occurred_at,
+                recorded_at=event.timestamp,
+                payload=event.payload,
+            )
+
+    def _get(self, team_id: UUID, version: int | None = None) -> LearningTeam:
+        team = self._get_or_none(team_id, version)
+        if team is None:
+            raise TeamNotFoundError(f"No Learning Team with id {team_id}.", team_id=str(team_id))
+        return team
+
+    def _get_or_none(self, team_id: UUID, version: int | None = None) -> LearningTeam | None:
+        try:
+            team = self.repository.get(team_id, version=version)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(team, LearningTeam)
+        return team

@@ -1,0 +1,79 @@
+"""Environment → one :class:`Settings` object (contract section 6). Nothing else reads ``os.environ``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+EventStoreKind = Literal["sqlite", "postgres"]
+LogFormat = Literal["console", "json"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about ltflow. Every field has a default that runs on a laptop."""
+
+    data_dir: Path = Path(".ltflow")
+    event_store: EventStoreKind = "sqlite"
+    #: Extra eventsourcing settings (``POSTGRES_*``, ``SQLITE_*``, cipher), passed through as given.
+    event_store_env: Mapping[str, str] = field(default_factory=dict)
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    task_queue: str = "ltflow"
+    temporal_tls: bool = False
+    temporal_api_key: str | None = None
+    log_format: LogFormat = "console"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the ``LTFLOW_*`` variables and the eventsourcing library's own ones."""
+        env = os.environ if environ is None else environ
+        store = env.get("LTFLOW_EVENT_STORE", "sqlite").strip().lower()
+        if store not in ("sqlite", "postgres"):
+            raise ValueError(f"LTFLOW_EVENT_STORE must be 'sqlite' or 'postgres', not {store!r}.")
+        log_format = env.get("LTFLOW_LOG_FORMAT", "console").strip().lower()
+        if log_format not in ("console", "json"):
+            raise ValueError(f"LTFLOW_LOG_FORMAT must be 'console' or 'json', not {log_format!r}.")
+        passthrough = {
+            k: v
+            for k, v in env.items()
+            if k.startswith(("POSTGRES_", "SQLITE_", "CIPHER_")) or k == "COMPRESSOR_TOPIC"
+        }
+        return cls(
+            data_dir=Path(env.get("LTFLOW_DATA_DIR", ".ltflow")),
+            event_store=store,  # type: ignore[arg-type]
+            event_store_env=passthrough,
+            temporal_address=env.get("LTFLOW_TEMPORAL_ADDRESS") or None,
+            temporal_namespace=env.get("LTFLOW_TEMPORAL_NAMESPACE", "default"),
+            task_queue=env.get("LTFLOW_TASK_QUEUE", "ltflow"),
+            temporal_tls=env.get("LTFLOW_TEMPORAL_TLS", "").lower() in ("1", "true", "yes"),
+            temporal_api_key=env.get("LTFLOW_TEMPORAL_API_KEY") or None,
+            log_format=log_format,  # type: ignore[arg-type]
+        )
+
+    def with_changes(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "events.sqlite3"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The environment the eventsourcing ``Application`` is constructed with."""
+        env: dict[str, str] = {}
+        if self.event_store == "postgres":
+            env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
+            env.setdefault("POSTGRES_DBNAME", "postgres")
+            env.setdefault("POSTGRES_HOST", "127.0.0.1")
+            env.setdefault("POSTGRES_PORT", "5432")
+            env.setdefault("POSTGRES_USER", "postgres")
+            env.setdefault("POSTGRES_PASSWORD", "")
+        else:
+            env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+            env["SQLITE_DBNAME"] = str(self.sqlite_path)
+            env["SQLITE_LOCK_TIMEOUT"] = "10"
+        env.update(self.event_store_env)
+        return env
