@@ -69,7 +69,7 @@ class LearningTeams(Application[UUID]):
     # --- commands -------------------------------------------------------------------------
 
     def convene(self, cmd: c.TeamConvened, *, actor: str, received_at: datetime) -> RecordResult:
-        """Open a team for ``cmd.case_ref``; a repeat with the same content returns the existing team."""
+        """Open a team for ``cmd.case_ref``; the same content again returns the existing team."""
         team_id = team_id_for(cmd.case_ref)
         existing = self._get_or_none(team_id)
         if existing is not None:

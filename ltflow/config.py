@@ -1,4 +1,7 @@
-"""Environment → one :class:`Settings` object (contract section 6). Nothing else reads ``os.environ``."""
+"""Environment → one :class:`Settings` object (contract section 6).
+
+Nothing else in ltflow reads ``os.environ``.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,9 @@ class Settings:
     temporal_tls: bool = False
     temporal_api_key: str | None = None
     log_format: LogFormat = "console"
+    webhook_url: str | None = None
+    #: Port of the embedded Temporal dev server (``ltflow dev``/``ltflow worker`` without address).
+    embedded_temporal_port: int = 7233
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +58,8 @@ class Settings:
             temporal_tls=env.get("LTFLOW_TEMPORAL_TLS", "").lower() in ("1", "true", "yes"),
             temporal_api_key=env.get("LTFLOW_TEMPORAL_API_KEY") or None,
             log_format=log_format,  # type: ignore[arg-type]
+            webhook_url=env.get("LTFLOW_WEBHOOK_URL") or None,
+            embedded_temporal_port=int(env.get("LTFLOW_EMBEDDED_TEMPORAL_PORT", "7233")),
         )
 
     def with_changes(self, **changes: object) -> Settings:

@@ -19,6 +19,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -135,11 +136,12 @@ class SessionCompleted(Command):
     session: int = Field(ge=1, le=50)
     attendees: list[Ref] = Field(max_length=50)
 
-    @model_validator(mode="after")
-    def _unique_attendees(self) -> SessionCompleted:
-        if len(set(self.attendees)) != len(self.attendees):
+    @field_validator("attendees")
+    @classmethod
+    def _unique_attendees(cls, attendees: list[str]) -> list[str]:
+        if len(set(attendees)) != len(attendees):
             raise ValueError("attendees must not repeat a participant")
-        return self
+        return attendees
 
 
 class ReflectionNoted(Command):
@@ -343,27 +345,37 @@ ALL_TYPES: dict[str, type[Command]] = {
 _sender_adapter: TypeAdapter[Command] = TypeAdapter(SenderEvent)  # type: ignore[arg-type]
 
 
-def _invalid(exc: ValidationError, what: str) -> InvalidEventError:
-    problems = [
-        {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
-        for err in exc.errors(include_url=False, include_input=False)
-    ]
+_TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
+
+
+def _invalid(exc: ValidationError, what: str, tag: object = None) -> InvalidEventError:
+    problems: list[dict[str, str]] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = list(err["loc"])
+        if err["type"] in _TAG_ERRORS:
+            loc = ["type"]
+        elif tag is not None and loc[:1] == [tag]:
+            loc = loc[1:]  # the union puts the event type first; it is no field of the event
+        problems.append({"field": ".".join(str(p) for p in loc), "problem": err["msg"]})
     first = problems[0] if problems else {"field": "", "problem": "invalid"}
     where = f" at '{first['field']}'" if first["field"] else ""
-    return InvalidEventError(f"The {what} is invalid{where}: {first['problem']}.", problems=problems)
+    return InvalidEventError(
+        f"The {what} is invalid{where}: {first['problem']}.", problems=problems
+    )
 
 
 def parse_sender_event(data: Any) -> Command:
     """Validate one phase event from a sender; raises :class:`InvalidEventError` with every problem."""
-    if isinstance(data, dict) and data.get("type") in SYSTEM_TYPES:
+    tag = data.get("type") if isinstance(data, dict) else None
+    if isinstance(tag, str) and tag in SYSTEM_TYPES:
         raise InvalidEventError(
-            f"'{data['type']}' is recorded by ltflow itself and cannot be sent.",
-            type=data["type"],
+            f"'{tag}' is recorded by ltflow itself and cannot be sent.",
+            type=tag,
         )
     try:
         cmd = _sender_adapter.validate_python(data)
     except ValidationError as exc:
-        raise _invalid(exc, "phase event") from None
+        raise _invalid(exc, "phase event", tag) from None
     _check_sender_event_id(cmd.event_id)
     return cmd
 

@@ -44,11 +44,12 @@ class LearningTeam(Aggregate):
         def command(self) -> c.Command:
             """The phase event this fact records, as the vocabulary's model."""
             return c.load_command(
-                self.TYPE, {**self.payload, "event_id": self.event_id, "occurred_at": self.occurred_at}
+                self.TYPE,
+                {**self.payload, "event_id": self.event_id, "occurred_at": self.occurred_at},
             )
 
         def apply(self, aggregate: Any) -> None:
-            team = cast(LearningTeam, aggregate)
+            team = cast("LearningTeam", aggregate)
             evolve(
                 team.state,
                 self.command(),
@@ -149,13 +150,18 @@ class LearningTeam(Aggregate):
         TYPE = "follow_up.ended"
 
     def __init__(
-        self, event_id: str, actor: str, occurred_at: datetime, fingerprint: str, payload: dict[str, Any]
+        self,
+        event_id: str,
+        actor: str,
+        occurred_at: datetime,
+        fingerprint: str,
+        payload: dict[str, Any],
     ) -> None:
         opened = c.load_command(
             "team.convened", {**payload, "event_id": event_id, "occurred_at": occurred_at}
         )
         self.state: TeamState = start(
-            cast(c.TeamConvened, opened), self.id, occurred_at, fingerprint
+            cast("c.TeamConvened", opened), self.id, occurred_at, fingerprint
         )
 
     @classmethod

@@ -86,7 +86,9 @@ def check_convene_repeat(state: TeamState, cmd: c.TeamConvened) -> None:
         )
 
 
-def check_occurred_at(state: TeamState | None, occurred_at: datetime, received_at: datetime) -> None:
+def check_occurred_at(
+    state: TeamState | None, occurred_at: datetime, received_at: datetime
+) -> None:
     """Business time may not lie in the future, nor before what the team has already recorded."""
     if occurred_at > received_at + CLOCK_SKEW:
         raise InvalidEventError(
@@ -283,7 +285,9 @@ def check_start_session(state: TeamState, cmd: c.SessionStarted, at: datetime) -
     return []
 
 
-def check_reflection_note(state: TeamState, cmd: c.ReflectionNoted, _at: datetime) -> list[c.Command]:
+def check_reflection_note(
+    state: TeamState, cmd: c.ReflectionNoted, _at: datetime
+) -> list[c.Command]:
     _require_participant(state, cmd.participant_id)
     return []
 
@@ -346,7 +350,9 @@ def check_conclude_safety_nets(
 
 def _require_safety_net(state: TeamState, safety_net_id: str) -> None:
     if safety_net_id not in state.safety_nets:
-        raise _violated(f"Safety net '{safety_net_id}' is not defined.", safety_net_id=safety_net_id)
+        raise _violated(
+            f"Safety net '{safety_net_id}' is not defined.", safety_net_id=safety_net_id
+        )
 
 
 def check_criterion(
@@ -363,7 +369,9 @@ def check_criterion(
     return []
 
 
-def check_start_follow_up(state: TeamState, cmd: c.FollowUpStarted, _at: datetime) -> list[c.Command]:
+def check_start_follow_up(
+    state: TeamState, cmd: c.FollowUpStarted, _at: datetime
+) -> list[c.Command]:
     if state.follow_up_started_at is not None:
         raise _violated("The follow-up has already started.")
     if not state.criteria:
@@ -397,7 +405,8 @@ def check_complete_safety_net(
     _require_safety_net(state, cmd.safety_net_id)
     if state.safety_nets[cmd.safety_net_id]:
         raise _violated(
-            f"Safety net '{cmd.safety_net_id}' is already completed.", safety_net_id=cmd.safety_net_id
+            f"Safety net '{cmd.safety_net_id}' is already completed.",
+            safety_net_id=cmd.safety_net_id,
         )
     return []
 
@@ -408,7 +417,9 @@ def check_close(state: TeamState, cmd: c.TeamClosed, _at: datetime) -> list[c.Co
     return []
 
 
-def check_reminder(state: TeamState, cmd: c.ReflectionReminderDue, _at: datetime) -> list[c.Command]:
+def check_reminder(
+    state: TeamState, cmd: c.ReflectionReminderDue, _at: datetime
+) -> list[c.Command]:
     if state.reflection_reminded:
         raise _violated("The reflection reminder was already sent.")
     return []

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 from enum import IntEnum, StrEnum
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field

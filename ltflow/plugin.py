@@ -1,0 +1,115 @@
+"""``LtflowPlugin``: host ltflow in any Temporal worker with one line.
+
+    client = await Client.connect("localhost:7233", plugins=[LtflowPlugin(settings)])
+    worker = Worker(client, task_queue="ltflow")   # the worker picks the plugin up from its client
+
+It adds the workflow, the activities (bound to the configured event store and notification port),
+the pydantic data converter, a thread pool for the synchronous activities, and the sandbox
+pass-throughs for ltflow's pure modules. ltflow's own worker uses this very plugin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import DataConverter
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import WorkerConfig, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from ltflow.application import LearningTeams
+from ltflow.config import Settings
+from ltflow.notifications import Notifier, notifier_for
+from ltflow.workflows.activities import LtflowActivities
+from ltflow.workflows.learning_team import LearningTeamWorkflow
+
+#: Pure modules the workflow sandbox may share with the host instead of re-importing per run.
+PASSTHROUGH_MODULES = (
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "ltflow.aggregates.commands",
+    "ltflow.aggregates.errors",
+    "ltflow.aggregates.rules",
+    "ltflow.aggregates.state",
+    "ltflow.workflows.payloads",
+    "ltflow.workflows.timers",
+)
+DEFAULT_ACTIVITY_THREADS = 16
+
+
+def _with_pydantic(existing: DataConverter | None) -> DataConverter:
+    base = existing or DataConverter.default
+    # Keep whatever codec (encryption) the host configured; only the payload format changes.
+    return dataclasses.replace(base, payload_converter_class=PydanticPayloadConverter)
+
+
+def _with_passthrough(existing: WorkflowRunner | None) -> WorkflowRunner:
+    if existing is None:
+        return SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        )
+    if isinstance(existing, SandboxedWorkflowRunner):
+        return SandboxedWorkflowRunner(
+            restrictions=existing.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES),
+            runner_class=existing.runner_class,
+        )
+    return existing
+
+
+class LtflowPlugin(SimplePlugin):
+    """A Temporal client and worker plugin that adds everything ltflow needs."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        notifier: Notifier | None = None,
+        app_factory: Callable[[], LearningTeams] | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        factory = app_factory or (lambda: LearningTeams.from_settings(self.settings))
+        self.ltflow_activities = LtflowActivities(
+            factory, notifier or notifier_for(self.settings.webhook_url)
+        )
+        self._executors: list[ThreadPoolExecutor] = []
+        super().__init__(
+            "ltflow.LtflowPlugin",
+            data_converter=_with_pydantic,
+            activities=self.ltflow_activities.all(),
+            workflows=[LearningTeamWorkflow],
+            workflow_runner=_with_passthrough,
+            run_context=self._run_context,
+        )
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        config = super().configure_worker(config)
+        client = config.get("client")
+        if client is not None:
+            converter = client.data_converter
+            if not issubclass(converter.payload_converter_class, PydanticPayloadConverter):
+                raise ValueError(
+                    "LtflowPlugin must configure the client too: pass it to Client.connect("
+                    "..., plugins=[LtflowPlugin(settings)]) and the worker picks it up."
+                )
+        if config.get("activity_executor") is None:
+            # Sized to the worker's own activity limit, so no activity waits for a thread.
+            threads = config.get("max_concurrent_activities") or DEFAULT_ACTIVITY_THREADS
+            executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ltflow")
+            self._executors.append(executor)
+            config["activity_executor"] = executor
+        return config
+
+    @asynccontextmanager
+    async def _run_context(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            for executor in self._executors:
+                executor.shutdown(wait=False, cancel_futures=True)
+            self._executors.clear()
+            self.ltflow_activities.close()

@@ -1,0 +1,241 @@
+"""How each stored event type changes a team's detail view (the fold's steps).
+
+Each step reads the event's contract fields from its ``payload`` (JSON values, as stored) and
+its business time; none reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from ltflow.aggregates.state import PHASE_LABELS, Phase, Status
+from ltflow.projections.team_models import (
+    CriterionView,
+    FollowUpView,
+    LearningPointView,
+    ParticipantView,
+    PerspectiveView,
+    RedThreadView,
+    ReflectionNoteView,
+    ReflectionView,
+    ReviewView,
+    SafetyNetView,
+    StoryView,
+    TeamDetailView,
+)
+
+Step = Callable[[TeamDetailView, dict[str, Any], datetime], None]
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _invited(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    known = v.participant(p["participant_id"])
+    if known is None:
+        v.participants.append(
+            ParticipantView(
+                participant_id=p["participant_id"],
+                display_name=p.get("display_name"),
+                role=p["role"],
+                invited_at=at,
+            )
+        )
+        return
+    known.active, known.role, known.invited_at = True, p["role"], at
+    known.display_name = p.get("display_name") or known.display_name
+    known.withdrawn_at = known.withdrawal_reason = None
+
+
+def _withdrawn(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    known = v.participant(p["participant_id"])
+    if known is not None:
+        known.active, known.withdrawn_at = False, at
+        known.withdrawal_reason = p.get("reason")
+
+
+def _scope_confirmed(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
+    v.scope_confirmed_at = at
+
+
+def _scheduled(v: TeamDetailView, p: dict[str, Any], _at: datetime) -> None:
+    v.session(p["session"]).scheduled_at = _dt(p["at"])
+
+
+def _perspective(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    v.perspectives.append(
+        PerspectiveView(
+            participant_id=p["participant_id"],
+            perspective=p["perspective"],
+            consent_to_share=p["consent_to_share"],
+            shared_at=at,
+        )
+    )
+
+
+def _session_started(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    v.session(p["session"]).started_at = at
+
+
+def _session_completed(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    session = v.session(p["session"])
+    session.started_at = session.started_at or at
+    session.completed_at, session.attendees = at, list(p["attendees"])
+
+
+def _reflection_noted(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    v.reflection_notes.append(
+        ReflectionNoteView(participant_id=p["participant_id"], note=p["note"], noted_at=at)
+    )
+
+
+def _reflection_opened(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    latest = _dt(p["latest"])
+    v.reflection = ReflectionView(
+        opened_at=at,
+        earliest=_dt(p["earliest"]),
+        latest=latest,
+        reminder_at=latest - v.policy.reflection_reminder_before,
+    )
+
+
+def _reminded(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
+    if v.reflection is not None:
+        v.reflection.reminded_at = at
+
+
+def _reflection_overdue(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
+    if v.reflection is not None:
+        v.reflection.overdue_at = at
+
+
+def _red_thread(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    v.red_threads.append(RedThreadView(summary=p["summary"], recorded_at=at))
+
+
+def _learning_point(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    v.learning_points.append(
+        LearningPointView(
+            learning_point_id=p["learning_point_id"], kind=p["kind"], text=p["text"], recorded_at=at
+        )
+    )
+
+
+def _analysis_concluded(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
+    v.analysis_concluded_at = at
+
+
+def _safety_net(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    due = p.get("due")
+    v.safety_nets.append(
+        SafetyNetView(
+            safety_net_id=p["safety_net_id"],
+            kind=p["kind"],
+            description=p["description"],
+            owner=p["owner"],
+            due=date.fromisoformat(due) if due else None,
+            addresses=list(p.get("addresses") or []),
+            hypothesis=p.get("hypothesis"),
+            defined_at=at,
+        )
+    )
+
+
+def _safety_nets_concluded(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
+    v.safety_nets_concluded_at = at
+
+
+def _safety_net_completed(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    net = v.safety_net(p["safety_net_id"])
+    if net is not None:
+        net.status, net.completed_at, net.outcome = "done", at, p.get("outcome")
+
+
+def _criterion(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    v.criteria.append(
+        CriterionView(
+            criterion_id=p["criterion_id"],
+            safety_net_id=p["safety_net_id"],
+            description=p["description"],
+            target=p["target"],
+            defined_at=at,
+        )
+    )
+
+
+def _follow_up_started(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
+    v.follow_up = FollowUpView(started_at=at, ends_at=at + v.policy.follow_up_for)
+
+
+def _review(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    criterion = v.criterion(p["criterion_id"])
+    if criterion is not None:
+        criterion.latest_review = ReviewView(
+            observed=p["observed"], met=p["met"], note=p.get("note"), recorded_at=at
+        )
+        criterion.reviews += 1
+
+
+def _review_due(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    if v.follow_up is not None:
+        v.follow_up.reviews_due = max(v.follow_up.reviews_due, p["review"])
+        v.follow_up.last_review_due_at = at
+
+
+def _follow_up_ended(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    if v.follow_up is not None:
+        v.follow_up.ended_at, v.follow_up.outcome = at, p["outcome"]
+
+
+def _story(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    v.stories.append(
+        StoryView(
+            audience=p["audience"], channel=p["channel"], summary=p["summary"], communicated_at=at
+        )
+    )
+
+
+def _closed(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
+    v.status, v.closed_at = Status.CLOSED, at
+
+
+def _abandoned(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    v.status, v.abandoned_at, v.abandon_reason = Status.ABANDONED, at, p.get("reason")
+
+
+def _phase_entered(v: TeamDetailView, p: dict[str, Any], _at: datetime) -> None:
+    v.phase = Phase(p["phase"])
+    v.phase_name = PHASE_LABELS[v.phase]
+
+
+STEPS: dict[str, Step] = {
+    "participant.invited": _invited,
+    "participant.withdrawn": _withdrawn,
+    "scope.confirmed": _scope_confirmed,
+    "session.scheduled": _scheduled,
+    "perspective.shared": _perspective,
+    "session.completed": _session_completed,
+    "reflection.noted": _reflection_noted,
+    "session.started": _session_started,
+    "red_thread.recorded": _red_thread,
+    "learning_point.recorded": _learning_point,
+    "analysis.concluded": _analysis_concluded,
+    "safety_net.defined": _safety_net,
+    "safety_nets.concluded": _safety_nets_concluded,
+    "success_criterion.defined": _criterion,
+    "follow_up.started": _follow_up_started,
+    "review.recorded": _review,
+    "safety_net.completed": _safety_net_completed,
+    "story.communicated": _story,
+    "team.closed": _closed,
+    "team.abandoned": _abandoned,
+    "phase.entered": _phase_entered,
+    "reflection.opened": _reflection_opened,
+    "reflection.reminder_due": _reminded,
+    "reflection.overdue": _reflection_overdue,
+    "review.due": _review_due,
+    "follow_up.ended": _follow_up_ended,
+}

@@ -1,0 +1,128 @@
+"""Activities: the only road from the workflow to the event store and the outside world.
+
+Each one is idempotent, so Temporal may run it again after a crash or a lost answer: the
+application de-duplicates by ``event_id`` (a retry after a commit returns the first answer and
+stores nothing). Domain errors become non-retryable ``ApplicationError``s carrying the contract's
+code, so they reach the caller as a clear answer instead of a retry loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from uuid import UUID
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from ltflow.aggregates.errors import LtflowError
+from ltflow.aggregates.state import TeamState, TeamSummary
+from ltflow.application import LearningTeams
+from ltflow.notifications import Notifier
+from ltflow.workflows.payloads import (
+    Notification,
+    RecordConveneInput,
+    RecordConveneResult,
+    RecordEventInput,
+    RecordEventResult,
+    TeamSummaryInput,
+)
+
+log = structlog.get_logger("ltflow.activities")
+T = TypeVar("T")
+
+
+def to_application_error(error: LtflowError) -> ApplicationError:
+    """A domain error as Temporal carries it: ``type`` is the contract's code."""
+    return ApplicationError(error.message, error.details, type=error.code, non_retryable=True)
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    try:
+        yield
+    except LtflowError as error:
+        raise to_application_error(error) from None
+
+
+class LtflowActivities:
+    """The activities, bound to one application (event store) and one notification port."""
+
+    def __init__(self, app_factory: Callable[[], LearningTeams], notifier: Notifier) -> None:
+        self._app_factory = app_factory
+        self._app: LearningTeams | None = None
+        self.notifier = notifier
+
+    @property
+    def app(self) -> LearningTeams:
+        # Built on first use, so a Replayer or a worker that never runs activities opens no store.
+        if self._app is None:
+            self._app = self._app_factory()
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.record_convene,
+            self.record_event,
+            self.load_team_state,
+            self.read_team_summary,
+            self.send_notification,
+        ]
+
+    @activity.defn(name="ltflow.record_convene")
+    def record_convene(self, inp: RecordConveneInput) -> RecordConveneResult:
+        """Store ``team.convened`` (idempotent by case_ref) and return the team's state."""
+        with (
+            domain_errors(),
+            structlog.contextvars.bound_contextvars(case_ref=inp.convene.case_ref),
+        ):
+            result = self.app.convene(inp.convene, actor=inp.actor, received_at=inp.received_at)
+            state = self.app.state(result.summary.team_id)
+            log.info("team convened", team_id=str(state.team_id), duplicate=result.duplicate)
+            return RecordConveneResult(state=state, duplicate=result.duplicate)
+
+    @activity.defn(name="ltflow.record_event")
+    def record_event(self, inp: RecordEventInput) -> RecordEventResult:
+        """Store one phase event at the version the workflow expects; a repeat stores nothing."""
+        ctx = {"team_id": str(inp.team_id), "event_id": inp.event.event_id}
+        with domain_errors(), structlog.contextvars.bound_contextvars(**ctx):
+            result = self.app.record(
+                inp.team_id,
+                inp.event,
+                actor=inp.actor,
+                received_at=inp.received_at,
+                expected_version=inp.expected_version,
+            )
+            log.info(
+                "event recorded",
+                type=inp.event.type,
+                version=result.summary.version,
+                duplicate=result.duplicate,
+            )
+            return RecordEventResult(summary=result.summary, duplicate=result.duplicate)
+
+    @activity.defn(name="ltflow.load_team_state")
+    def load_team_state(self, team_id: UUID) -> TeamState | None:
+        """The team's state from the event store, or None when it has never been opened."""
+        with domain_errors():
+            if not self.app.exists(team_id):
+                return None
+            return self.app.state(team_id)
+
+    @activity.defn(name="ltflow.read_team_summary")
+    def read_team_summary(self, inp: TeamSummaryInput) -> TeamSummary:
+        """The summary as it stood at a version: the first answer to a repeated event."""
+        with domain_errors():
+            return self.app.summary(inp.team_id, version=inp.version)
+
+    @activity.defn(name="ltflow.send_notification")
+    def send_notification(self, notification: Notification) -> None:
+        """Tell a person through the notification port; failures are retried by Temporal."""
+        self.notifier.notify(notification)

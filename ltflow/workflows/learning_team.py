@@ -1,0 +1,324 @@
+"""``LearningTeamWorkflow``: one durable workflow per Learning Team.
+
+It owns orchestration and time: phase events arrive as updates whose validators call the same
+rulebook the aggregate enforces (so a bad event is rejected at once and never recorded), each
+accepted event is stored by an idempotent activity, and durable timers record the reflection
+reminder, the overdue escalation, follow-up reviews and the end of follow-up. It keeps a copy of
+the team's rule state, folded by the same pure function as the aggregate, and never imports
+``eventsourcing``: the event store stays the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from ltflow.aggregates import commands as c
+    from ltflow.aggregates import rules
+    from ltflow.aggregates.errors import InvalidEventError, LtflowError, TeamNotFoundError
+    from ltflow.aggregates.state import (
+        Processed,
+        Status,
+        TeamState,
+        TeamSummary,
+        evolve,
+        summarize,
+    )
+    from ltflow.workflows.payloads import (
+        ConveneTeamInput,
+        LearningTeamInput,
+        Notification,
+        RecordConveneInput,
+        RecordConveneResult,
+        RecordEventInput,
+        RecordEventResult,
+        SubmitEventInput,
+        TeamSummaryInput,
+    )
+    from ltflow.workflows.timers import Due, next_due
+
+PHASE = SearchAttributeKey.for_int("LtflowPhase")
+STATUS = SearchAttributeKey.for_keyword("LtflowStatus")
+THEME = SearchAttributeKey.for_keyword("LtflowTheme")
+TRIGGER = SearchAttributeKey.for_keyword("LtflowTrigger")
+SEARCH_ATTRIBUTES = (PHASE, STATUS, THEME, TRIGGER)
+
+#: The store append is 1-3 ms; a local activity saves the ~30 ms round trip through the server
+#: of a regular one. Running it twice (a crash before the marker is recorded) is harmless, as the
+#: append is idempotent by event_id.
+STORE_TIMEOUT = timedelta(seconds=30)
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100), maximum_interval=timedelta(seconds=5)
+)
+NOTIFY_RETRY = RetryPolicy(maximum_attempts=20, maximum_interval=timedelta(minutes=10))
+#: How long a closed or abandoned team keeps answering repeats of its last events.
+CLOSED_RETENTION = timedelta(days=7)
+
+
+def workflow_id_for(team_id: object) -> str:
+    """The workflow id of a team: derived from the team id, never from personal data."""
+    return f"learning-team-{team_id}"
+
+
+def _rejection(error: LtflowError) -> ApplicationError:
+    return ApplicationError(error.message, error.details, type=error.code, non_retryable=True)
+
+
+@workflow.defn(name="LearningTeam")
+class LearningTeamWorkflow:
+    """Drives one team through its seven phases; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._state: TeamState | None = None
+        self._ready = False
+        self._lock = asyncio.Lock()
+        self._changes = 0
+        self._events_this_run = 0
+        self._input: LearningTeamInput | None = None
+        self._parked: str | None = None
+        self._indexed: tuple[object, ...] | None = None
+
+    # --- the run ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: LearningTeamInput) -> TeamSummary | None:
+        self._input = inp
+        self._state = inp.state
+        if self._state is None:
+            self._state = await workflow.execute_local_activity(
+                "ltflow.load_team_state",
+                inp.team_id,
+                result_type=TeamState | None,  # type: ignore[arg-type]
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+        self._ready = True
+        self._upsert_search_attributes()
+        while True:
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(inp.model_copy(update={"state": self._state}))
+            if self._state is not None and self._state.status is not Status.ACTIVE:
+                return await self._linger()
+            await self._sleep_until_due()
+
+    async def _sleep_until_due(self) -> None:
+        seen = self._changes
+        due = next_due(self._state) if self._state is not None else None
+        if due is not None and due.command.event_id == self._parked:
+            due = None  # it was judged inapplicable; wait for the state to change instead
+        timeout: timedelta | None = None
+        if due is not None:
+            timeout = max(due.at - workflow.now(), timedelta(0))
+        try:
+            await workflow.wait_condition(
+                lambda: self._changes != seen or self._should_continue_as_new(),
+                timeout=timeout,
+                timeout_summary=due.command.type if due else None,
+            )
+        except TimeoutError:
+            assert due is not None
+            await self._fire(due)
+
+    async def _linger(self) -> TeamSummary | None:
+        """A finished team answers repeats for a while, then the workflow completes."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: False, timeout=CLOSED_RETENTION)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return summarize(self._state) if self._state is not None else None
+
+    async def _fire(self, due: Due) -> None:
+        async with self._lock:
+            state = self._state
+            assert state is not None
+            now = workflow.now()
+            try:
+                if rules.check_idempotency(state, due.command) is not None:
+                    return
+                rules.decide(state, due.command, now)
+            except LtflowError as error:
+                workflow.logger.warning("timer no longer applies: %s", error.message)
+                self._parked = due.command.event_id
+                return
+            await self._record(due.command, "system", now)
+        await self._notify(due.command, now)
+
+    async def _notify(self, cmd: c.Command, at: datetime) -> None:
+        state = self._state
+        assert state is not None
+        note = Notification(
+            team_id=state.team_id,
+            type=cmd.type,
+            occurred_at=at,
+            recipient=state.facilitator,
+            details=cmd.model_dump(mode="json", exclude={"type", "event_id", "occurred_at"}),
+        )
+        await workflow.execute_activity(
+            "ltflow.send_notification",
+            note,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=NOTIFY_RETRY,
+        )
+
+    # --- opening -----------------------------------------------------------------------------
+
+    @workflow.update(name="convene")
+    async def convene(self, inp: ConveneTeamInput) -> TeamSummary:
+        """Open the team; a repeat with the same content returns it, other content is a conflict."""
+        await workflow.wait_condition(lambda: self._ready)
+        async with self._lock:
+            if self._state is not None:
+                self._check(lambda s: rules.check_convene_repeat(s, inp.convene))
+                return summarize(self._state)
+            result: RecordConveneResult = await workflow.execute_local_activity(
+                "ltflow.record_convene",
+                RecordConveneInput(
+                    convene=inp.convene, actor=inp.actor, received_at=workflow.now()
+                ),
+                result_type=RecordConveneResult,
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+            self._state = result.state
+            self._changed()
+            return summarize(self._state)
+
+    @convene.validator
+    def _validate_convene(self, inp: ConveneTeamInput) -> None:
+        if self._ready and self._state is not None:
+            self._check(lambda s: rules.check_convene_repeat(s, inp.convene))
+
+    # --- phase events ------------------------------------------------------------------------
+
+    @workflow.update(name="submit")
+    async def submit(self, inp: SubmitEventInput) -> TeamSummary:
+        """Record one phase event and answer with the team summary after it."""
+        await workflow.wait_condition(lambda: self._ready)
+        async with self._lock:
+            # Judged again: an update queued behind another sees the state that one left.
+            if self._judge(inp) is not None:
+                seen = self._require_state().processed[inp.event.event_id]
+                return await self._summary_at(seen.version)
+            await self._record(inp.event, inp.actor, workflow.now())
+            return summarize(self._require_state())
+
+    @submit.validator
+    def _validate_submit(self, inp: SubmitEventInput) -> None:
+        if self._ready:  # before that, the handler waits for the state and judges then
+            self._judge(inp)
+
+    def _judge(self, inp: SubmitEventInput) -> Processed | None:
+        """The rulebook's verdict on a sender's event: a repeat (its first record), or raise."""
+        if inp.event.type in c.SYSTEM_TYPES:
+            raise _rejection(InvalidEventError(f"'{inp.event.type}' is recorded by ltflow itself."))
+        seen = self._check(lambda s: rules.check_idempotency(s, inp.event))
+        if seen is not None:
+            return seen
+        now = workflow.now()
+        occurred_at = inp.event.occurred_at or now
+        self._check(lambda s: rules.check_occurred_at(s, occurred_at, now))
+        self._check(lambda s: rules.decide(s, inp.event, occurred_at))
+        return None
+
+    @workflow.query(name="summary")
+    def summary(self) -> TeamSummary:
+        return summarize(self._require_state())
+
+    @workflow.query(name="state")
+    def state(self) -> TeamState | None:
+        return self._state
+
+    # --- internals ---------------------------------------------------------------------------
+
+    async def _record(self, cmd: c.Command, actor: str, now: datetime) -> None:
+        """Store ``cmd`` through the activity, then fold the same decision into our copy."""
+        state = self._require_state()
+        result: RecordEventResult = await workflow.execute_local_activity(
+            "ltflow.record_event",
+            RecordEventInput(
+                team_id=state.team_id,
+                event=cmd,  # type: ignore[arg-type]
+                actor=actor,
+                received_at=now,
+                expected_version=state.version,
+            ),
+            result_type=RecordEventResult,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+        occurred_at = cmd.occurred_at or now
+        for decided in rules.decide(state, cmd, occurred_at):
+            evolve(state, decided, version=state.version + 1, occurred_at=occurred_at)
+        if state.version != result.summary.version:
+            # Someone wrote around the workflow; the store is the record, so reload from it.
+            workflow.logger.warning("state drifted from the store; reloading")
+            self._state = await workflow.execute_local_activity(
+                "ltflow.load_team_state",
+                state.team_id,
+                result_type=TeamState | None,  # type: ignore[arg-type]
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+        self._changed()
+
+    async def _summary_at(self, version: int) -> TeamSummary:
+        state = self._require_state()
+        result: TeamSummary = await workflow.execute_local_activity(
+            "ltflow.read_team_summary",
+            TeamSummaryInput(team_id=state.team_id, version=version),
+            result_type=TeamSummary,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+        return result
+
+    def _changed(self) -> None:
+        self._changes += 1
+        self._events_this_run += 1
+        self._parked = None
+        self._upsert_search_attributes()
+
+    def _should_continue_as_new(self) -> bool:
+        assert self._input is not None
+        return (
+            workflow.info().is_continue_as_new_suggested()
+            or self._events_this_run >= self._input.max_events_per_run
+        )
+
+    def _upsert_search_attributes(self) -> None:
+        state = self._state
+        assert self._input is not None
+        if state is None or not self._input.search_attributes:
+            return
+        indexed = (state.phase, state.status, state.trigger, state.theme)
+        if indexed == self._indexed:
+            return
+        self._indexed = indexed
+        pairs: list[SearchAttributePair[object]] = [
+            PHASE.value_set(int(state.phase)),  # type: ignore[list-item]
+            STATUS.value_set(state.status.value),  # type: ignore[list-item]
+            TRIGGER.value_set(state.trigger),  # type: ignore[list-item]
+        ]
+        if state.theme:
+            pairs.append(THEME.value_set(state.theme))  # type: ignore[arg-type]
+        workflow.upsert_search_attributes(pairs)  # type: ignore[arg-type]
+
+    def _require_state(self) -> TeamState:
+        if self._state is None:
+            raise _rejection(
+                TeamNotFoundError("This team has not been opened; send team.convened first.")
+            )
+        return self._state
+
+    def _check(self, judge):  # type: ignore[no-untyped-def]
+        """Run a rulebook function on the state; a domain error becomes the caller's answer."""
+        try:
+            return judge(self._require_state())
+        except LtflowError as error:
+            raise _rejection(error) from None
