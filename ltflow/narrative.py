@@ -67,6 +67,7 @@ def steps(
     due_1 = (start + reflection + timedelta(days=30)).date().isoformat()
     due_2 = (start + reflection + timedelta(days=45)).date().isoformat()
     minute = timedelta(minutes=1)
+    noted_after = min(timedelta(hours=20), reflection / 2)
     hour = timedelta(hours=1)
     out: list[Step] = [
         Step(
@@ -149,7 +150,7 @@ def steps(
             "session 1 completed: the processing time begins",
         ),
         Step(
-            timedelta(hours=20),
+            noted_after,
             _e(
                 "reflection.noted",
                 "refl-anna",
@@ -159,7 +160,7 @@ def steps(
             "Anna notes a reflection",
         ),
         Step(
-            reflection - timedelta(hours=20),
+            reflection - noted_after,
             _e("session.started", "start-2", session=2),
             "session 2 starts after the processing time",
         ),

@@ -14,6 +14,7 @@ stored folds without reading the event store; when the fold itself changes, ever
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,12 +109,19 @@ class ProjectionRunner:
         self._prepared = True
         return [p.name for p in stale]
 
-    def catch_up(self, *, max_batches: int | None = None) -> int:
-        """Process what is recorded so far (or ``max_batches`` batches); returns events applied."""
+    def catch_up(
+        self, *, max_batches: int | None = None, stop: threading.Event | None = None
+    ) -> int:
+        """Process what is recorded so far; returns how many events were applied.
+
+        ``max_batches`` bounds the work; a set ``stop`` ends it between two batches.
+        """
         if not self._prepared:
             self.prepare()
         total, batches = 0, 0
         while max_batches is None or batches < max_batches:
+            if stop is not None and stop.is_set():
+                break
             done = self._step()
             if done is None:
                 break
@@ -121,11 +129,11 @@ class ProjectionRunner:
         return total
 
     def rebuild(self, names: Sequence[str] = ()) -> list[str]:
-        """Rebuild the named projections (all when empty) and catch up; returns the names.
+        """Rebuild the named projections (all when empty); returns the names rebuilt.
 
-        Rebuilding a read model re-derives it from the stored folds in one transaction, without
-        reading the event store; rebuilding the fold (``team_detail``) replays the whole log and
-        so rebuilds every read model.
+        A read model is re-derived from the stored folds in one transaction (readers never see
+        it empty) without reading the event store; it stays at the fold's position. Rebuilding
+        the fold (``team_detail``) rebuilds every read model by replaying the whole log.
         """
         unknown = set(names) - {p.name for p in self.projections}
         if unknown:
@@ -133,16 +141,17 @@ class ProjectionRunner:
         if not self._prepared:
             self.prepare()
         chosen = [p for p in self.projections if not names or p.name in names]
-        if self.base in chosen:
-            chosen = list(self.projections)
+        replay = self.base in chosen
         with self.store.write() as tx:
             base_position = self._read_tracking(tx)[self.base.name].position
-            for projection in chosen:
+            for projection in self.projections if replay else chosen:
                 self._reset(tx, projection)
-                if projection is not self.base:
+                if not replay:
                     self._rederive(tx, projection, base_position)
         self._forget()
-        self.catch_up()
+        if replay:
+            self.catch_up()
+            return [p.name for p in self.projections]
         return [p.name for p in chosen]
 
     def positions(self) -> dict[str, Tracked]:
@@ -165,6 +174,7 @@ class ProjectionRunner:
         batch = self.log.read(after, self.batch_size)
         with self.store.write() as tx:
             tracked = self._read_tracking(tx)
+            self._check_versions(tracked)
             base = tracked[self.base.name].position
             if base != self._known:
                 self._cache.clear()  # somebody else wrote the views (or we never read them)
@@ -182,6 +192,17 @@ class ProjectionRunner:
                 self._advance(tx, base, position)
         self._known = position
         return done
+
+    def _check_versions(self, tracked: dict[str, Tracked]) -> None:
+        # During a rolling deploy the newer code rebuilds the views; older runners must stop
+        # rather than write their rows under the newer version.
+        for projection in self.projections:
+            stored = tracked.get(projection.name, _NONE).version
+            if stored != projection.code_version:
+                raise ProjectionError(
+                    f"The {projection.name} view was built by other code (version {stored or '-'}, "
+                    f"this is {projection.code_version}); is another ltflow version running?"
+                )
 
     def _apply(self, tx: Tx, events: list[TeamEvent]) -> int:
         by_team: dict[UUID, list[TeamEvent]] = {}

@@ -132,7 +132,7 @@ class ProjectionService:
                 self._progress.notify_all()
 
     def _catch_up(self) -> None:
-        applied = self.runner.catch_up()
+        applied = self.runner.catch_up(stop=self._stop)
         with self._progress:
             self._progress.notify_all()
         if applied and self.on_progress is not None:

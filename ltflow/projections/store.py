@@ -169,10 +169,10 @@ class SQLiteViewStore(ViewStore):
             cursor.execute("BEGIN IMMEDIATE")
             try:
                 yield Tx(cursor, "sqlite")
+                self._writer.commit()
             except BaseException:
                 self._writer.rollback()
                 raise
-            self._writer.commit()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:

@@ -1,4 +1,4 @@
-"""The application on every event-store backend: the ``settings`` fixture runs SQLite and PostgreSQL."""
+"""The application on every event-store backend (the ``settings`` fixture: SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 

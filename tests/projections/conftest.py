@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from ltflow.application import LearningTeams
 from ltflow.config import Settings
-from ltflow.projections.registry import PROJECTIONS
-from ltflow.projections.runner import TRACKING, ProjectionRunner
+from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore
-from ltflow.projections.team_detail import get_team_detail
-from tests.conftest import Clock
-from tests.projections.scenario import mixed_teams
 
 
 @pytest.fixture
@@ -29,62 +23,3 @@ def views(settings: Settings) -> Iterator[ViewStore]:
 def runner(app: LearningTeams, views: ViewStore) -> ProjectionRunner:
     """Small batches, so that every test crosses batch boundaries."""
     return ProjectionRunner(app, views, batch_size=7)
-
-
-@pytest.fixture
-def teams(app: LearningTeams, clock: Clock) -> dict[str, Any]:
-    """A closed team, one in follow-up, one reflecting, one abandoned, one just opened."""
-    return mixed_teams(app, clock)
-
-
-def snapshot(store: ViewStore) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every view table, and each projection's position and version."""
-    found: dict[str, list[tuple[Any, ...]]] = {}
-    with store.read() as tx:
-        for projection in PROJECTIONS:
-            found[projection.name] = sorted(
-                tx.fetchall(f"SELECT * FROM {store.table(projection.table)}"), key=repr
-            )
-        found[TRACKING] = sorted(
-            tx.fetchall(f"SELECT name, notification_id, version FROM {store.table(TRACKING)}")
-        )
-    return found
-
-
-def stored_events(app: LearningTeams) -> list[tuple[Any, ...]]:
-    """The event store as it is: every notification with its bytes."""
-    return [
-        (n.id, n.originator_id, n.originator_version, n.topic, bytes(n.state))
-        for n in app.recorder.select_notifications(start=None, limit=1_000_000)
-    ]
-
-
-_LISTS = {
-    "perspective.shared": "perspectives",
-    "reflection.noted": "reflection_notes",
-    "red_thread.recorded": "red_threads",
-    "learning_point.recorded": "learning_points",
-    "safety_net.defined": "safety_nets",
-    "success_criterion.defined": "criteria",
-    "story.communicated": "stories",
-}
-
-
-def assert_counts_match_log(app: LearningTeams, store: ViewStore) -> int:
-    """Each team's view holds exactly as many facts as its stored events: none lost, none
-    applied twice. Returns the number of team events checked."""
-    per_team: dict[Any, Counter[str]] = {}
-    total = 0
-    for notification in app.recorder.select_notifications(start=None, limit=1_000_000):
-        event = app.mapper.to_domain_event(notification)
-        per_team.setdefault(event.originator_id, Counter())[type(event).TYPE] += 1  # type: ignore[attr-defined]
-        total += 1
-    for team_id, counts in per_team.items():
-        view = get_team_detail(store, team_id)
-        assert view is not None, team_id
-        assert view.version == sum(counts.values())
-        for type_, field in _LISTS.items():
-            assert len(getattr(view, field)) == counts[type_], (team_id, field)
-        reviews = sum(c.reviews for c in view.criteria)
-        assert reviews == counts["review.recorded"], team_id
-    return total

@@ -42,7 +42,7 @@ def main(spec: dict[str, Any]) -> None:
             print(MARKER, flush=True)
             time.sleep(120)
 
-    Tx.insert = insert_then_pause  # type: ignore[method-assign]
+    Tx.insert = insert_then_pause  # type: ignore[method-assign,assignment]
     app = LearningTeams.from_settings(settings)
     ProjectionRunner(
         app, ViewStore.from_settings(settings), batch_size=spec["batch_size"]

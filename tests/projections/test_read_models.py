@@ -161,7 +161,12 @@ def test_action_tracker_shows_every_safety_net_open_overdue_or_done(world: World
     }
     assert statuses(date(2026, 3, 11))[("case-follow", "sn-list")] == "overdue"
     march_11 = date(2026, 3, 11)
-    for status, count in (("open", 2), ("overdue", 1), ("done", 1)):
+    counts: list[tuple[action_tracker.ActionStatus, int]] = [
+        ("open", 2),
+        ("overdue", 1),
+        ("done", 1),
+    ]
+    for status, count in counts:
         found = action_tracker.list_actions(world.store, today=march_11, status=status)
         assert [a.status for a in found] == [status] * count
     by_owner = action_tracker.list_actions(world.store, today=march_11, owner="porter-cy")

@@ -1,0 +1,138 @@
+"""The ``ltflow`` command line (contract section 5). Exit codes: 0 ok, 1 a failed check or a
+rejected event (with its clear message), 2 a usage error."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from ltflow import __version__
+from ltflow.aggregates.errors import LtflowError
+from ltflow.config import Settings
+from ltflow.logs import configure_logging
+
+OK, FAILED, USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ltflow", description="Run Learning Teams.")
+    parser.add_argument("--version", action="version", version=f"ltflow {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser(
+        "demo", help="run one realistic case through all seven phases on the embedded stack"
+    )
+    commands.add_parser("worker", help="run a worker (embedded dev server when no address is set)")
+
+    team = commands.add_parser("team", help="open, send to and show teams").add_subparsers(
+        dest="team_command", required=True, metavar="ACTION"
+    )
+    open_ = team.add_parser("open", help="open a team from a team.convened JSON body")
+    open_.add_argument("body", help="JSON text, @file, or - for standard input")
+    send = team.add_parser("send", help="send one phase event (JSON) to a team")
+    send.add_argument("team_id", type=UUID)
+    send.add_argument("body", help="JSON text, @file, or - for standard input")
+    show = team.add_parser("show", help="show a team's summary")
+    show.add_argument("team_id", type=UUID)
+    for sub in (open_, send, show):
+        sub.add_argument("--actor", default="cli")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+
+    try:
+        from ltflow.projections.cli import add_parser as add_projections
+    except ImportError:  # pragma: no cover - projections are part of every install
+        pass
+    else:
+        add_projections(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if exc.code in (0, None) else USAGE
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"ltflow: {exc}", file=sys.stderr)
+        return USAGE
+    quiet = args.command in ("demo", "team")  # their output is the screen; logs only warn
+    configure_logging(settings.log_format, level=logging.WARNING if quiet else logging.INFO)
+    try:
+        return _dispatch(args, settings)
+    except LtflowError as error:
+        if getattr(args, "json", False):
+            print(json.dumps(error.to_dict()))
+        else:
+            print(f"ltflow: {error.message} ({error.code})", file=sys.stderr)
+        return FAILED
+    except KeyboardInterrupt:
+        return FAILED
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "demo":
+        from ltflow.demo import run_demo
+
+        return OK if asyncio.run(run_demo(settings)) else FAILED
+    if args.command == "worker":
+        from ltflow.runtime import run_worker
+
+        asyncio.run(run_worker(settings))
+        return OK
+    if args.command == "team":
+        return asyncio.run(_team(args, settings))
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args, settings))
+    return USAGE
+
+
+def _read_body(text: str) -> Any:
+    if text == "-":
+        text = sys.stdin.read()
+    elif text.startswith("@"):
+        with open(text[1:], encoding="utf-8") as f:
+            text = f.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        from ltflow.aggregates.errors import InvalidEventError
+
+        raise InvalidEventError(f"The body is not valid JSON: {exc.msg}.") from None
+
+
+async def _team(args: argparse.Namespace, settings: Settings) -> int:
+    from ltflow.runtime import temporal_client
+    from ltflow.workflows.client import LtflowClient
+
+    body = _read_body(args.body) if hasattr(args, "body") else None
+    async with temporal_client(settings) as client:
+        ltflow = LtflowClient(client, settings.task_queue)
+        if args.team_command == "open":
+            summary = await ltflow.open_team(body, actor=args.actor)
+        elif args.team_command == "send":
+            summary = await ltflow.send(args.team_id, body, actor=args.actor)
+        else:
+            summary = await ltflow.summary(args.team_id)
+    if args.json:
+        print(summary.model_dump_json())
+    else:
+        print(
+            f"team {summary.team_id}  case {summary.case_ref}\n"
+            f"phase {int(summary.phase)} ({summary.phase_name}), {summary.status.value}, "
+            f"version {summary.version}, {summary.active_participants} participants"
+        )
+    return OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

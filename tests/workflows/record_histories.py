@@ -1,0 +1,60 @@
+"""Record workflow histories for the replay test: ``python -m tests.workflows.record_histories``.
+
+Run it when the workflow changes on purpose (behind ``workflow.patched``), and commit the new
+files next to the old ones: old histories must keep replaying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from ltflow import narrative
+from ltflow.config import Settings
+from ltflow.plugin import LtflowPlugin
+from ltflow.runtime import find_binary
+from ltflow.workflows.client import LtflowClient
+from ltflow.workflows.learning_team import workflow_id_for
+
+HERE = Path(__file__).parent / "histories"
+
+
+async def record(name: str, until: str, extra_sleep: timedelta | None = None) -> Path:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(find_binary("temporal-test-server"))
+    )
+    settings = Settings(data_dir=Path(tempfile.mkdtemp()), task_queue="record")
+    client = Client(env.client.service_client, plugins=[LtflowPlugin(settings)])
+    async with env, Worker(client, task_queue=settings.task_queue):
+        ltflow = LtflowClient(client, settings.task_queue, search_attributes=False)
+        team_id = (await ltflow.open_team(narrative.convene(case_ref=name), actor="f")).team_id
+        start = await env.get_current_time()
+        for step in narrative.steps(start):
+            if step.after >= timedelta(hours=1):
+                await env.sleep(step.after)
+            await ltflow.send(team_id, step.event, actor="fac-ingrid")
+            if step.event["event_id"] == until:
+                break
+        if extra_sleep:
+            await env.sleep(extra_sleep)
+        history = await client.get_workflow_handle(workflow_id_for(team_id)).fetch_history()
+    HERE.mkdir(exist_ok=True)
+    out = HERE / f"{name}.json"
+    out.write_text(history.to_json())
+    return out
+
+
+async def main() -> None:
+    print(await record("v1-narrative-closed", "closed"))
+    print(await record("v1-reflection-overdue", "done-1", extra_sleep=timedelta(days=15)))
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
