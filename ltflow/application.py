@@ -179,7 +179,7 @@ class LearningTeams(Application[UUID]):
 
     def _get_or_none(self, team_id: UUID, version: int | None = None) -> LearningTeam | None:
         try:
-            team = self.repository.get(team_id, version=version)
+            team: object = self.repository.get(team_id, version=version)
         except AggregateNotFoundError:
             return None
         assert isinstance(team, LearningTeam)

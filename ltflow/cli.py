@@ -114,7 +114,7 @@ async def _team(args: argparse.Namespace, settings: Settings) -> int:
     from ltflow.runtime import temporal_client
     from ltflow.workflows.client import LtflowClient
 
-    body = _read_body(args.body) if hasattr(args, "body") else None
+    body = _read_body(args.body) if hasattr(args, "body") else {}
     async with temporal_client(settings) as client:
         ltflow = LtflowClient(client, settings.task_queue)
         if args.team_command == "open":

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
@@ -71,7 +72,7 @@ async def run_demo(settings: Settings, out: Print = print) -> bool:
         return await _audit_check(client, settings, team_id, history, out)
 
 
-async def _run_case(client: Client, settings: Settings, out: Print) -> object:
+async def _run_case(client: Client, settings: Settings, out: Print) -> UUID:
     ltflow = LtflowClient(client, settings.task_queue)
     case_ref = f"DEMO-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     started = time.monotonic()
@@ -109,7 +110,7 @@ def _history_line(fact: StoredFact) -> str:
 
 
 async def _audit_check(
-    client: Client, settings: Settings, team_id: object, history: list[StoredFact], out: Print
+    client: Client, settings: Settings, team_id: UUID, history: list[StoredFact], out: Print
 ) -> bool:
     """Gapless versions, unique event ids, the seven phases in order, and a deterministic replay."""
     versions_ok = [f.version for f in history] == list(range(1, len(history) + 1))

@@ -57,11 +57,13 @@ class LtflowClient:
             id_conflict_policy=common.WorkflowIDConflictPolicy.USE_EXISTING,
         )
         with _domain_errors(team_id):
-            return await self.client.execute_update_with_start_workflow(
-                LearningTeamWorkflow.convene,
+            summary: TeamSummary = await self.client.execute_update_with_start_workflow(
+                "convene",
                 ConveneTeamInput(convene=cmd, actor=actor),
                 start_workflow_operation=start,
+                result_type=TeamSummary,
             )
+            return summary
 
     async def send(
         self, team_id: UUID, event: c.Command | Mapping[str, Any], *, actor: str
@@ -70,10 +72,10 @@ class LtflowClient:
         cmd = event if isinstance(event, c.Command) else c.parse_sender_event(dict(event))
         handle = self.client.get_workflow_handle(workflow_id_for(team_id))
         with _domain_errors(team_id):
-            return await handle.execute_update(
-                LearningTeamWorkflow.submit,
-                SubmitEventInput(event=cmd, actor=actor),  # type: ignore[arg-type]
+            answer: TeamSummary = await handle.execute_update(
+                "submit", SubmitEventInput(event=cmd, actor=actor), result_type=TeamSummary
             )
+            return answer
 
     async def summary(self, team_id: UUID) -> TeamSummary:
         handle = self.client.get_workflow_handle(workflow_id_for(team_id))
@@ -105,7 +107,7 @@ class _domain_errors:
 
 def _translate(exc: BaseException, team_id: UUID) -> LtflowError | None:
     if isinstance(exc, WorkflowUpdateFailedError):
-        cause = exc.cause
+        cause: BaseException | None = exc.cause
         while cause is not None and not isinstance(cause, ApplicationError):
             cause = cause.__cause__
         if isinstance(cause, ApplicationError) and cause.type:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -42,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         TeamSummaryInput,
     )
     from ltflow.workflows.timers import Due, next_due
+
+_T = TypeVar("_T")
 
 PHASE = SearchAttributeKey.for_int("LtflowPhase")
 STATUS = SearchAttributeKey.for_keyword("LtflowStatus")
@@ -243,7 +247,7 @@ class LearningTeamWorkflow:
             "ltflow.record_event",
             RecordEventInput(
                 team_id=state.team_id,
-                event=cmd,  # type: ignore[arg-type]
+                event=cmd,
                 actor=actor,
                 received_at=now,
                 expected_version=state.version,
@@ -300,14 +304,14 @@ class LearningTeamWorkflow:
         if indexed == self._indexed:
             return
         self._indexed = indexed
-        pairs: list[SearchAttributePair[object]] = [
-            PHASE.value_set(int(state.phase)),  # type: ignore[list-item]
-            STATUS.value_set(state.status.value),  # type: ignore[list-item]
-            TRIGGER.value_set(state.trigger),  # type: ignore[list-item]
+        pairs: list[SearchAttributeUpdate[Any]] = [
+            PHASE.value_set(int(state.phase)),
+            STATUS.value_set(state.status.value),
+            TRIGGER.value_set(state.trigger),
         ]
         if state.theme:
-            pairs.append(THEME.value_set(state.theme))  # type: ignore[arg-type]
-        workflow.upsert_search_attributes(pairs)  # type: ignore[arg-type]
+            pairs.append(THEME.value_set(state.theme))
+        workflow.upsert_search_attributes(pairs)
 
     def _require_state(self) -> TeamState:
         if self._state is None:
@@ -316,7 +320,7 @@ class LearningTeamWorkflow:
             )
         return self._state
 
-    def _check(self, judge):  # type: ignore[no-untyped-def]
+    def _check(self, judge: Callable[[TeamState], _T]) -> _T:
         """Run a rulebook function on the state; a domain error becomes the caller's answer."""
         try:
             return judge(self._require_state())

@@ -82,7 +82,7 @@ def test_a_failure_that_is_not_transient_stops_the_service_and_is_raised_to_wait
     app = LearningTeams.from_settings(sqlite_settings(tmp_path))
     service = ProjectionService.from_settings(sqlite_settings(tmp_path), app)
 
-    def broken() -> int:
+    def broken(**_: object) -> int:
         raise ProjectionError("views and log disagree")
 
     monkeypatch.setattr(service.runner, "catch_up", broken)

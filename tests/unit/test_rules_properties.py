@@ -87,14 +87,15 @@ def _one(draw: Draw, items: list[str], fallback: list[str]) -> str:
 def _advance(walk: Walk, eid: str, team_size: int) -> c.Command:
     """The next step of a well-run case from where the team stands (it may still be too early).
 
-    In phase 1 it invites people until ``team_size`` (up to 10: more than a team may have).
+    In phase 1 it invites newcomers until there are ``team_size``; meanwhile plausible steps
+    invite more people, so some teams try to grow past the maximum.
     """
     s = walk.state
     active = s.active_participants
     if s.phase is Phase.GOAL_AND_SCOPE:
-        newcomers = [p for p in PEOPLE if p not in active]
-        if len(active) < team_size and newcomers:
-            return c.ParticipantInvited(event_id=eid, participant_id=newcomers[0], role="r")
+        if len(active) < team_size:
+            newcomer = next(p for p in PEOPLE if p not in active)
+            return c.ParticipantInvited(event_id=eid, participant_id=newcomer, role="r")
         return c.ScopeConfirmed(event_id=eid)
     if s.phase is Phase.SESSION_ONE:
         return c.SessionCompleted(event_id=eid, session=1, attendees=active[:8])
@@ -157,8 +158,7 @@ def _plausible(draw: Draw, walk: Walk, eid: str) -> c.Command:
     open_session = _open_session(walk)
     next_session = max((n for n in s.sessions if s.sessions[n].started_at), default=1) + 1
     options: dict[Phase, list[Callable[[], c.Command]]] = {
-        Phase.GOAL_AND_SCOPE: [
-            lambda: c.ScopeConfirmed(event_id=eid),
+        Phase.GOAL_AND_SCOPE: [  # scope.confirmed comes from _advance, at the drawn team size
             lambda: c.ParticipantInvited(event_id=eid, participant_id=newcomer(), role="r"),
             lambda: c.ParticipantInvited(event_id=eid, participant_id=newcomer(), role="r"),
             lambda: c.ParticipantInvited(
@@ -350,7 +350,7 @@ def receive(walk: Walk, cmd: c.Command, received_at: datetime, step: Step) -> No
 def run(draw: Draw, max_steps: int = 80) -> History:
     history = History(walk=Walk.open())
     walk = history.walk
-    team_size = draw(st.integers(3, len(PEOPLE)))
+    team_size = draw(st.integers(rules.MIN_TEAM, rules.MAX_TEAM))
     for number in range(draw(st.integers(1, max_steps))):
         kind = str(draw(st.sampled_from(KINDS)))
         if kind in ("repeat", "reuse") and not history.accepted:
