@@ -104,9 +104,7 @@ def _timeline_line(started: float, phase: int, text: str) -> str:
 
 
 def _history_line(fact: StoredFact) -> str:
-    return (
-        f"  {fact.version:>3}  {fact.occurred_at:%H:%M:%S}  {fact.actor:<10}  {fact.type}"
-    )
+    return f"  {fact.version:>3}  {fact.occurred_at:%H:%M:%S}  {fact.actor:<10}  {fact.type}"
 
 
 async def _audit_check(

@@ -1,4 +1,4 @@
-"""The workflow on the Temporal CLI dev server: persistence, restarts, search attributes, hosting."""
+"""The workflow on the Temporal CLI dev server: restarts, search attributes, hosting."""
 
 from __future__ import annotations
 

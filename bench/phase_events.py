@@ -1,0 +1,214 @@
+"""Phase-event latency and throughput, against a bare Temporal update measured in the same run.
+
+    python -m bench.phase_events            # full run (a few minutes)
+    python -m bench.phase_events --smoke    # tiny sizes, as the test suite runs it
+
+Both sides run on one file-backed Temporal CLI dev server and one worker. The baseline is an
+update whose handler does nothing; ltflow's side is a real ``perspective.shared`` event through
+``LtflowClient.send``: validator (rulebook), local activity (SQLite append), state fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio import workflow
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from ltflow import narrative
+from ltflow.config import Settings
+from ltflow.logs import configure_logging
+from ltflow.plugin import LtflowPlugin
+from ltflow.runtime import find_binary
+from ltflow.workflows.client import LtflowClient
+from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
+
+
+@workflow.defn(sandboxed=False)
+class BareWorkflow:
+    """The floor: an update with a trivial handler."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.done)
+        return self.count
+
+    @workflow.update
+    async def bump(self, n: int) -> int:
+        self.count += n
+        return self.count
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+
+@dataclass
+class Figures:
+    p50: float
+    p95: float
+    p99: float
+    per_second: float
+
+
+def _percentiles(samples: list[float], elapsed: float) -> Figures:
+    ordered = sorted(samples)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    return Figures(pick(0.50), pick(0.95), pick(0.99), len(samples) / elapsed)
+
+
+async def _timed(calls: list[Callable[[], Awaitable[Any]]]) -> list[float]:
+    out = []
+    for call in calls:
+        start = time.perf_counter()
+        await call()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+async def _bare_handle(client: Client, queue: str) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(
+        BareWorkflow.run, id=f"bare-{uuid.uuid4()}", task_queue=queue
+    )
+
+
+async def _ltflow_team(ltflow: LtflowClient) -> uuid.UUID:
+    body = narrative.convene(case_ref=f"BENCH-{uuid.uuid4().hex[:12]}")
+    team_id = (await ltflow.open_team(body, actor="bench")).team_id
+    for pid in ("p-a", "p-b", "p-c"):
+        await ltflow.send(
+            team_id,
+            {
+                "type": "participant.invited",
+                "event_id": f"inv-{pid}",
+                "participant_id": pid,
+                "role": "nurse",
+            },
+            actor="bench",
+        )
+    await ltflow.send(team_id, {"type": "scope.confirmed", "event_id": "scope"}, actor="bench")
+    return team_id
+
+
+def _perspective(team: uuid.UUID, ltflow: LtflowClient, i: int) -> Callable[[], Awaitable[Any]]:
+    event = {
+        "type": "perspective.shared",
+        "event_id": f"p-{i}",
+        "participant_id": "p-a",
+        "perspective": "The evening round started late again.",
+        "consent_to_share": True,
+    }
+    return lambda: ltflow.send(team, event, actor="bench")
+
+
+async def latency(client: Client, ltflow: LtflowClient, queue: str, n: int) -> dict[str, Figures]:
+    bare = await _bare_handle(client, queue)
+    team = await _ltflow_team(ltflow)
+    warm = max(5, n // 10)
+    await _timed([lambda: bare.execute_update(BareWorkflow.bump, 1) for _ in range(warm)])
+    await _timed([_perspective(team, ltflow, -i - 1) for i in range(warm)])
+    results: dict[str, list[float]] = {"bare": [], "ltflow": []}
+    # Interleave in rounds so drift on a noisy machine hits both sides alike.
+    for r in range(4):
+        results["bare"] += await _timed(
+            [lambda: bare.execute_update(BareWorkflow.bump, 1) for _ in range(n // 4)]
+        )
+        results["ltflow"] += await _timed(
+            [_perspective(team, ltflow, r * n + i) for i in range(n // 4)]
+        )
+    await bare.signal(BareWorkflow.finish)
+    return {k: _percentiles(v, sum(v)) for k, v in results.items()}
+
+
+async def throughput(
+    client: Client, ltflow: LtflowClient, queue: str, cases: int, per_case: int
+) -> dict[str, float]:
+    bares = [await _bare_handle(client, queue) for _ in range(cases)]
+    teams = [await _ltflow_team(ltflow) for _ in range(cases)]
+
+    async def bare_case(h: WorkflowHandle[Any, Any]) -> None:
+        for _ in range(per_case):
+            await h.execute_update(BareWorkflow.bump, 1)
+
+    async def ltflow_case(k: int, team: uuid.UUID) -> None:
+        for i in range(per_case):
+            await _perspective(team, ltflow, 10_000 + k * per_case + i)()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(bare_case(h) for h in bares))
+    bare_rate = cases * per_case / (time.perf_counter() - start)
+    start = time.perf_counter()
+    await asyncio.gather(*(ltflow_case(k, t) for k, t in enumerate(teams)))
+    ltflow_rate = cases * per_case / (time.perf_counter() - start)
+    for h in bares:
+        await h.signal(BareWorkflow.finish)
+    return {"bare": bare_rate, "ltflow": ltflow_rate}
+
+
+async def run(smoke: bool) -> dict[str, Any]:
+    n, cases, per_case = (20, 4, 5) if smoke else (400, 20, 25)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(find_binary("temporal")),
+            dev_server_database_filename=str(data / "temporal.sqlite3"),
+            search_attributes=SEARCH_ATTRIBUTES,
+            dev_server_log_level="error",
+        )
+        settings = Settings(data_dir=data, task_queue="bench")
+        plugin = LtflowPlugin(settings)
+        client = Client(env.client.service_client, plugins=[plugin])
+        try:
+            async with Worker(client, task_queue="bench", workflows=[BareWorkflow]):
+                ltflow = LtflowClient(client, "bench")
+                lat = await latency(client, ltflow, "bench", n)
+                thr = await throughput(client, ltflow, "bench", cases, per_case)
+        finally:
+            await env.shutdown()
+    return {"latency": lat, "throughput": thr, "sizes": {"n": n, "cases": cases}}
+
+
+def report(figures: dict[str, Any]) -> list[str]:
+    lat, thr = figures["latency"], figures["throughput"]
+    bare, lt = lat["bare"], lat["ltflow"]
+    lines = [
+        f"phase-event latency, sequential, n={figures['sizes']['n']} (ms)",
+        f"  bare update   p50 {bare.p50:6.1f}  p95 {bare.p95:6.1f}  p99 {bare.p99:6.1f}",
+        f"  ltflow event  p50 {lt.p50:6.1f}  p95 {lt.p95:6.1f}  p99 {lt.p99:6.1f}",
+        f"  ratio p50 {lt.p50 / bare.p50:.2f} (target <= 1.5)  p95 {lt.p95 / bare.p95:.2f}",
+        f"throughput, {figures['sizes']['cases']} cases in flight (events/s)",
+        f"  bare {thr['bare']:7.1f}  ltflow {thr['ltflow']:7.1f}  "
+        f"ratio {thr['ltflow'] / thr['bare']:.2f} (target >= 0.7)",
+    ]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
+    args = parser.parse_args()
+    configure_logging("console", level=logging.WARNING)
+    for line in report(asyncio.run(run(args.smoke))):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
