@@ -30,7 +30,12 @@ from ltflow.aggregates.errors import (
 from ltflow.aggregates.state import TeamState, TeamSummary
 from ltflow.application import team_id_for
 from ltflow.workflows.learning_team import LearningTeamWorkflow, workflow_id_for
-from ltflow.workflows.payloads import ConveneTeamInput, LearningTeamInput, SubmitEventInput
+from ltflow.workflows.payloads import (
+    ConveneTeamInput,
+    LearningTeamInput,
+    OpenTeamResult,
+    SubmitEventInput,
+)
 
 
 class LtflowClient:
@@ -47,6 +52,12 @@ class LtflowClient:
         self, convene: c.TeamConvened | Mapping[str, Any], *, actor: str
     ) -> TeamSummary:
         """Open a team for a case (idempotent by ``case_ref``) and return its summary."""
+        return (await self.open_team_result(convene, actor=actor)).summary
+
+    async def open_team_result(
+        self, convene: c.TeamConvened | Mapping[str, Any], *, actor: str
+    ) -> OpenTeamResult:
+        """Open a team; the answer also says whether this call created it (HTTP 201 vs 200)."""
         cmd = convene if isinstance(convene, c.TeamConvened) else c.parse_convene(dict(convene))
         team_id = team_id_for(cmd.case_ref)
         start = WithStartWorkflowOperation(
@@ -57,13 +68,13 @@ class LtflowClient:
             id_conflict_policy=common.WorkflowIDConflictPolicy.USE_EXISTING,
         )
         with _domain_errors(team_id):
-            summary: TeamSummary = await self.client.execute_update_with_start_workflow(
+            result: OpenTeamResult = await self.client.execute_update_with_start_workflow(
                 "convene",
                 ConveneTeamInput(convene=cmd, actor=actor),
                 start_workflow_operation=start,
-                result_type=TeamSummary,
+                result_type=OpenTeamResult,
             )
-            return summary
+            return result
 
     async def send(
         self, team_id: UUID, event: c.Command | Mapping[str, Any], *, actor: str

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         ConveneTeamInput,
         LearningTeamInput,
         Notification,
+        OpenTeamResult,
         RecordConveneInput,
         RecordConveneResult,
         RecordEventInput,
@@ -173,13 +174,13 @@ class LearningTeamWorkflow:
     # --- opening -----------------------------------------------------------------------------
 
     @workflow.update(name="convene")
-    async def convene(self, inp: ConveneTeamInput) -> TeamSummary:
+    async def convene(self, inp: ConveneTeamInput) -> OpenTeamResult:
         """Open the team; a repeat with the same content returns it, other content is a conflict."""
         await workflow.wait_condition(lambda: self._ready)
         async with self._lock:
             if self._state is not None:
                 self._check(lambda s: rules.check_convene_repeat(s, inp.convene))
-                return summarize(self._state)
+                return OpenTeamResult(summary=summarize(self._state), created=False)
             result: RecordConveneResult = await workflow.execute_local_activity(
                 "ltflow.record_convene",
                 RecordConveneInput(
@@ -191,7 +192,7 @@ class LearningTeamWorkflow:
             )
             self._state = result.state
             self._changed()
-            return summarize(self._state)
+            return OpenTeamResult(summary=summarize(self._state), created=not result.duplicate)
 
     @convene.validator
     def _validate_convene(self, inp: ConveneTeamInput) -> None:

@@ -64,6 +64,13 @@ class ConveneTeamInput(_Payload):
     actor: str
 
 
+class OpenTeamResult(_Payload):
+    """The answer to opening a team: its summary, and whether this call created it."""
+
+    summary: TeamSummary
+    created: bool
+
+
 class SubmitEventInput(_Payload):
     """One phase event for a team, from an authenticated sender."""
 
