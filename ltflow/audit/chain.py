@@ -1,0 +1,120 @@
+"""The hash chain, its anchors and the access log's chain: pure functions, no I/O.
+
+Everything is SHA-256 over one canonical byte encoding, written down in ``docs/audit.md`` so an
+auditor can recompute it with any tool. A *field* is encoded as:
+
+* text or bytes: a 4-byte big-endian length, then the bytes (text as UTF-8);
+* an integer: 8 bytes, big-endian two's complement;
+* an absent value: the four bytes ``FF FF FF FF``.
+
+Every hash starts with a field naming what it is (``"event"``, ``"link"``, ...), so a value of one
+kind can never pass for another. The chain covers the stored row exactly as the event store holds
+it (``originator_id``, ``originator_version``, ``topic`` and the ``state`` bytes), so it verifies
+the same with a cipher or compressor configured: it never decodes anything.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+from hashlib import sha256
+
+#: The link before a team's first event, and the ``prev`` of the first anchor and access entry.
+ZERO = bytes(32)
+FORMAT = "ltflow-audit/1"
+
+_U32 = struct.Struct(">I")
+_I64 = struct.Struct(">q")
+_ABSENT = b"\xff\xff\xff\xff"
+_LEN32 = _U32.pack(32)
+_TAG_EVENT = _U32.pack(5) + b"event"
+_TAG_LINK = _U32.pack(4) + b"link"
+
+Field = str | bytes | int | None
+
+
+def field(value: Field) -> bytes:
+    """One field in the canonical encoding (see the module docstring)."""
+    if value is None:
+        return _ABSENT
+    if isinstance(value, bool):
+        raise TypeError("booleans have no canonical encoding; use 0 or 1")
+    if isinstance(value, int):
+        return _I64.pack(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _U32.pack(len(data)) + data
+
+
+def digest(kind: str, *values: Field) -> bytes:
+    """SHA-256 over the kind and the values, each as a canonical field."""
+    return sha256(field(kind) + b"".join(field(v) for v in values)).digest()
+
+
+def event_digest(topic: str, state: bytes) -> bytes:
+    """``digest("event", topic, state)``: what one stored event holds, wherever it is."""
+    t = topic.encode()
+    return sha256(_TAG_EVENT + _U32.pack(len(t)) + t + _U32.pack(len(state)) + state).digest()
+
+
+def link(prev: bytes, team_id: str, version: int, event: bytes) -> bytes:
+    """``digest("link", prev, team_id, version, event_digest)``: one step of a team's chain."""
+    data = _TAG_LINK + _LEN32 + prev + field(team_id) + _I64.pack(version) + _LEN32 + event
+    return sha256(data).digest()
+
+
+def chain(team_id: str, versions: Sequence[int], digests: Sequence[bytes]) -> list[bytes]:
+    """The links of a team whose events (in this order) have these versions and digests."""
+    team = field(team_id)
+    pack = _I64.pack
+    prev = ZERO
+    out: list[bytes] = []
+    append = out.append
+    for version, event in zip(versions, digests, strict=True):
+        prev = sha256(_TAG_LINK + _LEN32 + prev + team + pack(version) + _LEN32 + event).digest()
+        append(prev)
+    return out
+
+
+def head_leaf(team_id: str, version: int, link_: bytes) -> bytes:
+    """``digest("head", team_id, version, link)``: one team's head as an anchor commits to it."""
+    return digest("head", team_id, version, link_)
+
+
+def heads_root(leaves: Iterable[bytes]) -> bytes:
+    """``digest("heads", leaf_1, ..., leaf_n)``, leaves in team-id order."""
+    return digest("heads", *leaves)
+
+
+def anchor_digest(
+    *,
+    prev: bytes,
+    seq: int,
+    position: int,
+    anchored_at: str,
+    events: int,
+    access_seq: int,
+    access_digest: bytes,
+    root: bytes,
+) -> bytes:
+    """One anchor: the heads that advanced, the access log's head, and the previous anchor."""
+    return digest(
+        "anchor", prev, seq, position, anchored_at, events, access_seq, access_digest, root
+    )
+
+
+def access_digest(
+    *,
+    prev: bytes,
+    seq: int,
+    at: str,
+    actor: str,
+    on_behalf_of: str | None,
+    channel: str,
+    action: str,
+    team_id: str | None,
+    detail: str,
+) -> bytes:
+    """One access-log entry, chained to the one before it."""
+    return digest(
+        "access", prev, seq, at, actor, on_behalf_of, channel, action, team_id, detail
+    )

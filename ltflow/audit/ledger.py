@@ -1,0 +1,165 @@
+"""What the audit store holds, as plain records, and the queries that read and append them.
+
+* ``lta_links``: per team and version, the event's digest and its chain link (sealed once).
+* ``lta_anchors``: one row per sealing run, chained: the run's position in the notification
+  log, the access log's head, and a digest over the heads of the teams it advanced.
+* ``lta_anchor_heads``: those heads (team, version, link), so each anchor can be recomputed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ltflow.audit import chain
+from ltflow.audit.store import Tx
+
+#: ``(version, digest, link)``: one sealed event of a team.
+Sealed = tuple[int, bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A team's head as an anchor recorded it."""
+
+    seq: int
+    team_id: str
+    version: int
+    link: bytes
+
+    @property
+    def leaf(self) -> bytes:
+        return chain.head_leaf(self.team_id, self.version, self.link)
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """One sealing run's commitment, chained to the anchor before it."""
+
+    seq: int
+    position: int
+    anchored_at: str
+    events: int
+    access_seq: int
+    access_digest: bytes
+    prev: bytes
+    digest: bytes
+
+    def recompute(self, heads: Sequence[Head]) -> bytes:
+        """The digest this anchor must have, given the heads it commits to."""
+        leaves = [h.leaf for h in sorted(heads, key=lambda h: h.team_id)]
+        return chain.anchor_digest(
+            prev=self.prev,
+            seq=self.seq,
+            position=self.position,
+            anchored_at=self.anchored_at,
+            events=self.events,
+            access_seq=self.access_seq,
+            access_digest=self.access_digest,
+            root=chain.heads_root(leaves),
+        )
+
+    @property
+    def ref(self) -> str:
+        """``seq:hex``: what to publish, and what ``verify --anchor`` takes."""
+        return f"{self.seq}:{self.digest.hex()}"
+
+
+_ANCHOR_COLUMNS = "seq, position, anchored_at, events, access_seq, access_digest, prev, digest"
+
+
+def _anchor(row: tuple[Any, ...]) -> Anchor:
+    seq, position, at, events, access_seq, access, prev, digest = row
+    return Anchor(
+        int(seq),
+        int(position),
+        str(at),
+        int(events),
+        int(access_seq),
+        bytes(access),
+        bytes(prev),
+        bytes(digest),
+    )
+
+
+def latest_anchor(tx: Tx) -> Anchor | None:
+    row = tx.fetchone(
+        f"SELECT {_ANCHOR_COLUMNS} FROM {tx.t['lta_anchors']} ORDER BY seq DESC LIMIT 1"
+    )
+    return None if row is None else _anchor(row)
+
+
+def anchors(tx: Tx, from_seq: int = 0) -> list[Anchor]:
+    """Every anchor from ``from_seq`` on, in order."""
+    rows = tx.fetchall(
+        f"SELECT {_ANCHOR_COLUMNS} FROM {tx.t['lta_anchors']} WHERE seq >= ? ORDER BY seq",
+        (from_seq,),
+    )
+    return [_anchor(row) for row in rows]
+
+
+def heads_of_anchors(tx: Tx, seqs: Sequence[int] | None = None) -> dict[int, list[Head]]:
+    """The heads each anchor commits to (all anchors when ``seqs`` is None)."""
+    sql = f"SELECT seq, team_id, version, link FROM {tx.t['lta_anchor_heads']}"
+    rows: list[tuple[Any, ...]] = []
+    if seqs is None:
+        rows = tx.fetchall(sql)
+    for start in range(0, len(seqs or ()), 500):
+        where, params = tx.in_list(list(seqs or ())[start : start + 500])
+        rows.extend(tx.fetchall(f"{sql} WHERE seq {where}", params))
+    found: dict[int, list[Head]] = defaultdict(list)
+    for seq, team, version, link in rows:
+        found[int(seq)].append(Head(int(seq), str(team), int(version), bytes(link)))
+    return found
+
+
+def heads_of_teams(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Head]]:
+    """Every anchored head of these teams, by team, in anchor order."""
+    found: dict[str, list[Head]] = defaultdict(list)
+    for start in range(0, len(team_ids), 500):
+        where, params = tx.in_list(team_ids[start : start + 500])
+        for seq, team, version, link in tx.fetchall(
+            f"SELECT seq, team_id, version, link FROM {tx.t['lta_anchor_heads']} "
+            f"WHERE team_id {where}",
+            params,
+        ):
+            found[str(team)].append(Head(int(seq), str(team), int(version), bytes(link)))
+    for heads in found.values():
+        heads.sort(key=lambda h: h.seq)
+    return found
+
+
+def links(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Sealed]]:
+    """The sealed events of these teams, by team, in version order."""
+    found: dict[str, list[Sealed]] = defaultdict(list)
+    for start in range(0, len(team_ids), 500):
+        where, params = tx.in_list(team_ids[start : start + 500])
+        for team, version, digest, link in tx.fetchall(
+            f"SELECT team_id, version, digest, link FROM {tx.t['lta_links']} "
+            f"WHERE team_id {where}",
+            params,
+        ):
+            found[team].append((version, bytes(digest), bytes(link)))
+    for sealed in found.values():
+        sealed.sort()
+    return found
+
+
+def sealed_teams(tx: Tx) -> list[str]:
+    return [str(row[0]) for row in tx.fetchall(f"SELECT DISTINCT team_id FROM {tx.t['lta_links']}")]
+
+
+def sealed_heads(tx: Tx, team_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+    """Each team's last sealed version and link (teams never sealed are absent)."""
+    found: dict[str, tuple[int, bytes]] = {}
+    table = tx.t["lta_links"]
+    for team in team_ids:
+        row = tx.fetchone(
+            f"SELECT version, link FROM {table} WHERE team_id = ? ORDER BY version DESC LIMIT 1",
+            (team,),
+        )
+        if row is not None:
+            found[team] = (int(row[0]), bytes(row[1]))
+    return found

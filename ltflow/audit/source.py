@@ -1,0 +1,171 @@
+"""The stored events exactly as the event store holds them: no decoding, no cipher, no upcasting.
+
+The audit chain covers these raw rows, so it reads them with its own SQL through the
+application's recorder (its datastore and table name). Team ids are given in one canonical text
+form (``str(UUID)``) on both backends; a row whose id is not a UUID keeps its text as stored.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder
+
+#: ``(team_id, version, topic, state)``: one stored event.
+RawRow = tuple[str, int, str, bytes]
+#: ``(notification_id, row)``.
+Positioned = tuple[int, RawRow]
+
+
+def canonical(originator_id: object) -> str:
+    """The team id as the audit trail writes it."""
+    if isinstance(originator_id, UUID):
+        return str(originator_id)
+    text = str(originator_id)
+    try:
+        return str(UUID(text))
+    except ValueError:
+        return text
+
+
+class _Canon(dict[Any, str]):
+    """Canonical ids, memoised: a team's rows share one id, converted once."""
+
+    def __missing__(self, key: Any) -> str:
+        value = self[key] = canonical(key)
+        return value
+
+
+class EventSource(ABC):
+    """Read access to the raw rows of one application's event store."""
+
+    @abstractmethod
+    def teams(self) -> list[str]:
+        """Every originator id with stored events, canonical, sorted."""
+
+    @abstractmethod
+    def rows(self, team_ids: Sequence[str]) -> list[RawRow]:
+        """Every stored event of these teams, by team id then version."""
+
+    @abstractmethod
+    def after(self, position: int, limit: int) -> list[Positioned]:
+        """Up to ``limit`` events with notification id above ``position``, in that order."""
+
+    @staticmethod
+    def for_recorder(recorder: ApplicationRecorder) -> EventSource:
+        from eventsourcing.postgres import PostgresApplicationRecorder
+        from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            return SQLiteEventSource(recorder)
+        if isinstance(recorder, PostgresApplicationRecorder):
+            return PostgresEventSource(recorder)
+        raise TypeError(f"The audit trail cannot read a {type(recorder).__name__}.")
+
+
+class SQLiteEventSource(EventSource):
+    def __init__(self, recorder: Any) -> None:
+        self.datastore = recorder.datastore
+        self.table: str = recorder.events_table_name
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=False) as wrapped:
+            cursor = wrapped.sqlite_cursor
+            cursor.row_factory = None  # plain tuples: the hot path reads every row once
+            yield cursor
+
+    def teams(self) -> list[str]:
+        with self._cursor() as cursor:
+            cursor.execute(f"SELECT DISTINCT originator_id FROM {self.table}")
+            return sorted(canonical(row[0]) for row in cursor.fetchall())
+
+    def rows(self, team_ids: Sequence[str]) -> list[RawRow]:
+        keys = [_sqlite_key(t) for t in team_ids]
+        found: list[RawRow] = []
+        canon = _Canon()
+        with self._cursor() as cursor:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                cursor.execute(
+                    "SELECT originator_id, originator_version, topic, state FROM "
+                    f"{self.table} WHERE originator_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                found.extend((canon[i], v, t, s) for i, v, t, s in cursor.fetchall())
+        found.sort(key=lambda row: (row[0], row[1]))
+        return found
+
+    def after(self, position: int, limit: int) -> list[Positioned]:
+        canon = _Canon()
+        with self._cursor() as cursor:
+            cursor.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state FROM "
+                f"{self.table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (position, limit),
+            )
+            return [(n, (canon[i], v, t, s)) for n, i, v, t, s in cursor.fetchall()]
+
+
+def _sqlite_key(team_id: str) -> str:
+    try:
+        return UUID(team_id).hex
+    except ValueError:
+        return team_id
+
+
+class PostgresEventSource(EventSource):
+    def __init__(self, recorder: Any) -> None:
+        self.datastore = recorder.datastore
+        self.table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+        self.uuid_ids = recorder.datastore.originator_id_type == "uuid"
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        from psycopg.rows import tuple_row
+
+        with self.datastore.get_connection() as conn, conn.transaction():
+            yield conn.cursor(row_factory=tuple_row)
+
+    def teams(self) -> list[str]:
+        with self._cursor() as cursor:
+            cursor.execute(f"SELECT DISTINCT originator_id FROM {self.table}")
+            return sorted(canonical(row[0]) for row in cursor.fetchall())
+
+    def rows(self, team_ids: Sequence[str]) -> list[RawRow]:
+        keys: list[Any] = list(team_ids)
+        if self.uuid_ids:
+            keys = [u for u in (_uuid_or_none(t) for t in team_ids) if u is not None]
+        if not keys:
+            return []
+        canon = _Canon()
+        with self._cursor() as cursor:
+            cursor.execute(
+                "SELECT originator_id, originator_version, topic, state FROM "
+                f"{self.table} WHERE originator_id = ANY(%s)",
+                (keys,),
+            )
+            found = [(canon[i], v, t, bytes(s)) for i, v, t, s in cursor.fetchall()]
+        found.sort(key=lambda row: (row[0], row[1]))
+        return found
+
+    def after(self, position: int, limit: int) -> list[Positioned]:
+        canon = _Canon()
+        with self._cursor() as cursor:
+            cursor.execute(
+                "SELECT notification_id, originator_id, originator_version, topic, state FROM "
+                f"{self.table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+                (position, limit),
+            )
+            return [(n, (canon[i], v, t, bytes(s))) for n, i, v, t, s in cursor.fetchall()]
+
+
+def _uuid_or_none(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
