@@ -30,6 +30,9 @@ class Settings:
     temporal_api_key: str | None = None
     log_format: LogFormat = "console"
     webhook_url: str | None = None
+    #: Temporal payload keys, base64, current first (``LTFLOW_PAYLOAD_KEYS``); unset: a key file
+    #: in the data dir, created on first start.
+    payload_keys: str | None = None
     #: Port of the embedded Temporal dev server (``ltflow dev``/``ltflow worker`` without address).
     embedded_temporal_port: int = 7233
 
@@ -59,11 +62,16 @@ class Settings:
             temporal_api_key=env.get("LTFLOW_TEMPORAL_API_KEY") or None,
             log_format=log_format,  # type: ignore[arg-type]
             webhook_url=env.get("LTFLOW_WEBHOOK_URL") or None,
+            payload_keys=env.get("LTFLOW_PAYLOAD_KEYS") or None,
             embedded_temporal_port=int(env.get("LTFLOW_EMBEDDED_TEMPORAL_PORT", "7233")),
         )
 
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def payload_key_file(self) -> Path:
+        return self.data_dir / "payload.keys"
 
     @property
     def sqlite_path(self) -> Path:

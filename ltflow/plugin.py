@@ -16,36 +16,68 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from temporalio.contrib.pydantic import PydanticPayloadConverter
-from temporalio.converter import DataConverter
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from ltflow.application import LearningTeams
+from ltflow.codec import EncryptionCodec, load_or_create_key_file, parse_keys
 from ltflow.config import Settings
 from ltflow.notifications import Notifier, notifier_for
 from ltflow.workflows.activities import LtflowActivities
 from ltflow.workflows.learning_team import LearningTeamWorkflow
 
-#: Pure modules the workflow sandbox may share with the host instead of re-importing per run.
+#: Modules the workflow sandbox shares with the host instead of re-importing them per run: the
+#: pure modules the workflow uses, and (for a host whose own workflow files import ltflow) the
+#: rest of ltflow and the libraries that cannot be imported twice. Never the workflow module.
 PASSTHROUGH_MODULES = (
     "pydantic",
     "pydantic_core",
     "annotated_types",
-    "ltflow.aggregates.commands",
-    "ltflow.aggregates.errors",
-    "ltflow.aggregates.rules",
-    "ltflow.aggregates.state",
+    "cryptography",
+    "eventsourcing",
+    "structlog",
+    "psycopg",
+    "psycopg_pool",
+    "ltflow.aggregates",
+    "ltflow.application",
+    "ltflow.codec",
+    "ltflow.config",
+    "ltflow.notifications",
+    "ltflow.plugin",
+    "ltflow.runtime",
+    "ltflow.workflows.activities",
+    "ltflow.workflows.client",
     "ltflow.workflows.payloads",
     "ltflow.workflows.timers",
 )
 DEFAULT_ACTIVITY_THREADS = 16
 
 
-def _with_pydantic(existing: DataConverter | None) -> DataConverter:
-    base = existing or DataConverter.default
-    # Keep whatever codec (encryption) the host configured; only the payload format changes.
-    return dataclasses.replace(base, payload_converter_class=PydanticPayloadConverter)
+def _data_converter(codec: PayloadCodec) -> Callable[[DataConverter | None], DataConverter]:
+    def configure(existing: DataConverter | None) -> DataConverter:
+        # Payloads become pydantic JSON sealed by ltflow's codec, and failure messages and stack
+        # traces travel inside the sealed payloads too, so the server never holds plaintext.
+        return dataclasses.replace(
+            existing or DataConverter.default,
+            payload_converter_class=PydanticPayloadConverter,
+            payload_codec=codec,
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        )
+
+    return configure
+
+
+def payload_codec(settings: Settings) -> EncryptionCodec:
+    """The codec for these settings: configured keys, or the data dir's key file."""
+    if settings.payload_keys:
+        return EncryptionCodec(parse_keys(settings.payload_keys))
+    return EncryptionCodec(load_or_create_key_file(settings.payload_key_file))
 
 
 def _with_passthrough(existing: WorkflowRunner | None) -> WorkflowRunner:
@@ -77,9 +109,10 @@ class LtflowPlugin(SimplePlugin):
             factory, notifier or notifier_for(self.settings.webhook_url)
         )
         self._executors: list[ThreadPoolExecutor] = []
+        self.codec = payload_codec(self.settings)
         super().__init__(
             "ltflow.LtflowPlugin",
-            data_converter=_with_pydantic,
+            data_converter=_data_converter(self.codec),
             activities=self.ltflow_activities.all(),
             workflows=[LearningTeamWorkflow],
             workflow_runner=_with_passthrough,

@@ -115,6 +115,4 @@ def access_digest(
     detail: str,
 ) -> bytes:
     """One access-log entry, chained to the one before it."""
-    return digest(
-        "access", prev, seq, at, actor, on_behalf_of, channel, action, team_id, detail
-    )
+    return digest("access", prev, seq, at, actor, on_behalf_of, channel, action, team_id, detail)

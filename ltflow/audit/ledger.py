@@ -16,8 +16,8 @@ from typing import Any
 from ltflow.audit import chain
 from ltflow.audit.store import Tx
 
-#: ``(version, digest, link)``: one sealed event of a team.
-Sealed = tuple[int, bytes, bytes]
+#: ``(version, digest, link, anchor seq)``: one sealed event of a team.
+Sealed = tuple[int, bytes, bytes, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +136,12 @@ def links(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Sealed]]:
     found: dict[str, list[Sealed]] = defaultdict(list)
     for start in range(0, len(team_ids), 500):
         where, params = tx.in_list(team_ids[start : start + 500])
-        for team, version, digest, link in tx.fetchall(
-            f"SELECT team_id, version, digest, link FROM {tx.t['lta_links']} "
+        for team, version, digest, link, seq in tx.fetchall(
+            f"SELECT team_id, version, digest, link, anchor FROM {tx.t['lta_links']} "
             f"WHERE team_id {where}",
             params,
         ):
-            found[team].append((version, bytes(digest), bytes(link)))
+            found[team].append((int(version), bytes(digest), bytes(link), int(seq)))
     for sealed in found.values():
         sealed.sort()
     return found

@@ -1,0 +1,160 @@
+"""Sealing: extend every team's hash chain over newly stored events, and anchor the run.
+
+:func:`seal` follows the application's notification log from the position of the last anchor.
+Each batch is one transaction on the audit store: for every event after that position it
+appends ``(team, version, digest, link)`` to ``lta_links``, then writes one anchor that commits
+to the heads of the teams the batch advanced, to the access log's head and to the previous
+anchor. A crash before the commit leaves nothing behind, and the batch is sealed again; two
+sealers never interleave (the store's ``seal`` lock); an event whose version is already sealed is
+never sealed again (a row re-inserted under a new notification id is judged by ``verify``). So
+sealing is idempotent and safe to run anywhere, as often as you like.
+
+How it runs in production:
+
+* **continuously**: the projection service (or the worker) calls :func:`seal` after each catch-up
+  or every few seconds, so the window in which an event is stored but not yet sealed stays small
+  (an event changed inside that window cannot be told from one stored that way);
+* **before every verify and export**: :class:`~ltflow.audit.service.Audit` seals first, so what
+  it checks or exports is covered up to the moment of the read;
+* **from cron**, as a safety net: ``ltflow audit seal`` (one catch-up, then exit).
+
+Publish the latest anchor (``seq:digest``, logged by every run and printed by
+``ltflow audit seal`` and ``verify --all``) somewhere ltflow cannot write: a ticket, an e-mail to
+the board, a WORM bucket. ``verify --anchor seq:digest`` then proves that nobody rewrote the
+audit store itself after that moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import structlog
+
+from ltflow.audit import access_log, chain, ledger
+from ltflow.audit.ledger import Anchor, Head
+from ltflow.audit.source import EventSource
+from ltflow.audit.store import AuditStore, Tx
+
+log = structlog.get_logger("ltflow.audit")
+
+
+@dataclass
+class SealResult:
+    """What one :func:`seal` call did."""
+
+    events: int = 0
+    teams: set[str] = field(default_factory=set)
+    anchors: list[Anchor] = field(default_factory=list)
+    #: Rows after the position whose version was already sealed (re-inserted rows).
+    skipped: int = 0
+
+    @property
+    def latest(self) -> Anchor | None:
+        return self.anchors[-1] if self.anchors else None
+
+
+def seal(
+    source: EventSource,
+    store: AuditStore,
+    *,
+    now: Callable[[], datetime],
+    batch_size: int = 5000,
+) -> SealResult:
+    """Seal everything stored so far (see the module docstring); returns what was done."""
+    result = SealResult()
+    while True:
+        with store.write("seal") as tx:
+            done = _seal_batch(tx, source, now(), batch_size, result)
+        if done:
+            break
+    if result.anchors:
+        latest = result.anchors[-1]
+        log.info("audit sealed", events=result.events, anchor=latest.ref)
+    return result
+
+
+def _seal_batch(
+    tx: Tx, source: EventSource, at: datetime, batch_size: int, result: SealResult
+) -> bool:
+    """Seal one batch; True when the log holds nothing more after it."""
+    last = ledger.latest_anchor(tx)
+    position = last.position if last else 0
+    rows = source.after(position, batch_size)
+    access = access_log.head(tx)
+    unchanged = (last.access_seq, last.access_digest) if last else (0, chain.ZERO)
+    if not rows and access == unchanged:
+        return True
+    seq = (last.seq if last else 0) + 1
+    heads = ledger.sealed_heads(tx, sorted({row[0] for _, row in rows}))
+    links: list[tuple[str, int, bytes, bytes, int]] = []
+    for _, (team, version, topic, state) in rows:
+        head_version, head_link = heads.get(team, (0, chain.ZERO))
+        if version <= head_version:
+            result.skipped += 1
+            continue
+        event = chain.event_digest(topic, state)
+        new_link = chain.link(head_link, team, version, event)
+        heads[team] = (version, new_link)
+        links.append((team, version, event, new_link, seq))
+    advanced = {team: heads[team] for team in {row[0] for row in links}}
+    anchor = _anchor(
+        seq=seq,
+        prev=last.digest if last else chain.ZERO,
+        position=rows[-1][0] if rows else position,
+        at=at,
+        events=len(links),
+        access=access,
+        heads=[Head(seq, t, v, lk) for t, (v, lk) in sorted(advanced.items())],
+    )
+    _insert(tx, links, anchor, advanced)
+    result.events += len(links)
+    result.teams.update(advanced)
+    result.anchors.append(anchor)
+    return len(rows) < batch_size
+
+
+def _anchor(
+    *,
+    seq: int,
+    prev: bytes,
+    position: int,
+    at: datetime,
+    events: int,
+    access: tuple[int, bytes],
+    heads: list[Head],
+) -> Anchor:
+    draft = Anchor(seq, position, at.isoformat(), events, access[0], access[1], prev, b"")
+    return replace(draft, digest=draft.recompute(heads))
+
+
+def _insert(
+    tx: Tx,
+    links: list[tuple[str, int, bytes, bytes, int]],
+    anchor: Anchor,
+    advanced: dict[str, tuple[int, bytes]],
+) -> None:
+    tx.executemany(
+        f"INSERT INTO {tx.t['lta_links']} (team_id, version, digest, link, anchor) "
+        "VALUES (?,?,?,?,?)",
+        links,
+    )
+    tx.executemany(
+        f"INSERT INTO {tx.t['lta_anchor_heads']} (seq, team_id, version, link) VALUES (?,?,?,?)",
+        [(anchor.seq, team, v, lk) for team, (v, lk) in sorted(advanced.items())],
+    )
+    tx.execute(
+        f"INSERT INTO {tx.t['lta_anchors']} (seq, position, anchored_at, events, access_seq, "
+        "access_digest, prev, digest) VALUES (?,?,?,?,?,?,?,?)",
+        (
+            anchor.seq,
+            anchor.position,
+            anchor.anchored_at,
+            anchor.events,
+            anchor.access_seq,
+            anchor.access_digest,
+            anchor.prev,
+            anchor.digest,
+        ),
+    )

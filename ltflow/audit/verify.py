@@ -1,0 +1,226 @@
+"""Verification: the stored events against their seal, the seal against its anchors, the anchors
+against each other (and against a value recorded outside ltflow), and the access log's chain.
+
+:func:`verify_team` checks one case; :func:`verify_store` checks every team, every anchor and
+the whole access log, reading the store a chunk of teams at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from ltflow.audit import access_log, ledger
+from ltflow.audit.findings import Finding, TeamCheck, check_team
+from ltflow.audit.ledger import Anchor, Head
+from ltflow.audit.source import EventSource, RawRow
+from ltflow.audit.store import AuditStore, Tx
+
+
+class VerifyReport(BaseModel):
+    """The outcome of a verification; ``ok`` is False when any finding is a failure."""
+
+    ok: bool
+    scope: str
+    team_id: str | None = None
+    teams: int = 0
+    events: int = 0
+    sealed: int = 0
+    access_entries: int | None = None
+    anchor: str | None = None
+    head: str | None = None
+    seconds: float = 0.0
+    checks: list[str] = []
+    findings: list[Finding] = []
+
+    def add(self, findings: Iterable[Finding], check: str | None = None) -> None:
+        """Fold more findings (e.g. a cross-check) into the report."""
+        self.findings = [*self.findings, *findings]
+        if check is not None:
+            self.checks = [*self.checks, check]
+        self.ok = not any(f.failure for f in self.findings)
+
+
+@dataclass(frozen=True)
+class AnchorRef:
+    """An anchor as recorded outside ltflow: ``seq:hex``."""
+
+    seq: int
+    digest: str
+
+    @classmethod
+    def parse(cls, text: str) -> AnchorRef:
+        seq, _, digest = text.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            raise ValueError(f"An anchor is written seq:digest (64 hex digits), not {text!r}.")
+        return cls(int(seq), digest.lower())
+
+
+def verify_team(
+    source: EventSource,
+    store: AuditStore,
+    team_id: str,
+    *,
+    expected: AnchorRef | None = None,
+    check_access_log: bool = True,
+) -> VerifyReport:
+    """Verify one team's history (see the module docstring)."""
+    started = time.perf_counter()
+    rows = source.rows([team_id])
+    with store.read() as tx:
+        sealed = ledger.links(tx, [team_id]).get(team_id, [])
+        anchored = ledger.heads_of_teams(tx, [team_id]).get(team_id, [])
+        result = check_team(team_id, _stored(rows), sealed, anchored)
+        seqs = {h.seq for h in anchored} | {s[3] for s in sealed}
+        latest, anchor_findings = _check_anchors(tx, seqs, expected)
+        entries, access = _access(tx, latest, check_access_log)
+    report = _report("team", [result], latest, started, team_id=team_id)
+    report.add(anchor_findings, "anchors")
+    if entries is not None:
+        report.access_entries = entries
+        report.add(access, "access log")
+    return report
+
+
+def verify_store(
+    source: EventSource,
+    store: AuditStore,
+    *,
+    expected: AnchorRef | None = None,
+    chunk: int = 1000,
+) -> VerifyReport:
+    """Verify every team, every anchor and the whole access log."""
+    started = time.perf_counter()
+    with store.read() as tx:
+        teams = sorted(set(source.teams()) | set(ledger.sealed_teams(tx)))
+    results: list[TeamCheck] = []
+    for start in range(0, len(teams), chunk):
+        part = teams[start : start + chunk]
+        rows = _by_team(source.rows(part))
+        with store.read() as tx:
+            sealed = ledger.links(tx, part)
+            anchored = ledger.heads_of_teams(tx, part)
+        results.extend(
+            check_team(t, rows.get(t, []), sealed.get(t, []), anchored.get(t, [])) for t in part
+        )
+    with store.read() as tx:
+        latest, anchor_findings = _check_anchors(tx, None, expected)
+        entries, access = _access(tx, latest, True)
+    report = _report("all", results, latest, started)
+    report.add(anchor_findings, "anchors")
+    report.access_entries = entries
+    report.add(access, "access log")
+    return report
+
+
+def _stored(rows: Sequence[RawRow]) -> list[tuple[int, str, bytes]]:
+    return [(v, topic, state) for _, v, topic, state in rows]
+
+
+def _by_team(rows: Sequence[RawRow]) -> dict[str, list[tuple[int, str, bytes]]]:
+    grouped: dict[str, list[tuple[int, str, bytes]]] = {}
+    for team, version, topic, state in rows:
+        bucket = grouped.get(team)
+        if bucket is None:
+            bucket = grouped[team] = []
+        bucket.append((version, topic, state))
+    return grouped
+
+
+def _report(
+    scope: str,
+    results: list[TeamCheck],
+    latest: Anchor | None,
+    started: float,
+    team_id: str | None = None,
+) -> VerifyReport:
+    findings = [f for r in results for f in r.findings]
+    head = results[0].head if len(results) == 1 else None
+    return VerifyReport(
+        ok=not any(f.failure for f in findings),
+        scope=scope,
+        team_id=team_id,
+        teams=sum(1 for r in results if r.events or r.sealed),
+        events=sum(r.events for r in results),
+        sealed=sum(r.sealed for r in results),
+        anchor=latest.ref if latest else None,
+        head=head.hex() if head else None,
+        seconds=time.perf_counter() - started,
+        checks=["stored events", "sealed chain"],
+        findings=findings,
+    )
+
+
+def _access(tx: Tx, latest: Anchor | None, wanted: bool) -> tuple[int | None, list[Finding]]:
+    if not wanted:
+        return None, []
+    return access_log.check_access_log(tx, latest)
+
+
+def _check_anchors(
+    tx: Tx, seqs: set[int] | None, expected: AnchorRef | None
+) -> tuple[Anchor | None, list[Finding]]:
+    """Recompute the anchors in ``seqs`` (every anchor when None), and check that each anchor
+    from the first of them to the latest follows the one before it."""
+    latest = ledger.latest_anchor(tx)
+    interest = {1} if seqs is None else set(seqs)
+    if expected is not None:
+        interest.add(expected.seq)
+    first = min(interest, default=latest.seq if latest else 1)
+    anchors = ledger.anchors(tx, first)
+    heads = ledger.heads_of_anchors(tx, None if seqs is None else sorted(seqs))
+    found = _anchor_chain(anchors, heads, first, seqs)
+    if expected is not None:
+        found += _expected(anchors, expected)
+    return latest, found
+
+
+def _anchor_chain(
+    anchors: Sequence[Anchor], heads: dict[int, list[Head]], first: int, recompute: set[int] | None
+) -> list[Finding]:
+    found: list[Finding] = []
+    expected_seq, prev = first, None
+    for anchor in anchors:
+        if anchor.seq != expected_seq:
+            found.append(
+                _altered(anchor.seq, f"Anchors {_span(expected_seq, anchor.seq)} are gone.")
+            )
+        elif prev is not None and anchor.prev != prev:
+            found.append(
+                _altered(anchor.seq, f"Anchor #{anchor.seq} does not follow the one before.")
+            )
+        mine = recompute is None or anchor.seq in recompute
+        if mine and anchor.recompute(heads.get(anchor.seq, [])) != anchor.digest:
+            found.append(_altered(anchor.seq, f"Anchor #{anchor.seq} does not match its heads."))
+        expected_seq, prev = anchor.seq + 1, anchor.digest
+    known = {a.seq for a in anchors}
+    for seq in sorted((recompute or set()) - known):
+        found.append(_altered(seq, f"Anchor #{seq} is gone."))
+    return found
+
+
+def _span(first: int, last_exclusive: int) -> str:
+    last = last_exclusive - 1
+    return f"#{first}" if first == last else f"#{first}-#{last}"
+
+
+def _expected(anchors: Sequence[Anchor], expected: AnchorRef) -> list[Finding]:
+    match = next((a for a in anchors if a.seq == expected.seq), None)
+    if match is not None and match.digest.hex() == expected.digest:
+        return []
+    now = "is gone" if match is None else f"is {match.digest.hex()[:16]}..."
+    return [
+        Finding(
+            kind="anchor_mismatch",
+            seq=expected.seq,
+            message=f"Anchor #{expected.seq} was recorded as {expected.digest[:16]}... but now "
+            f"{now}: the audit store was rewritten after it was recorded.",
+        )
+    ]
+
+
+def _altered(seq: int, message: str) -> Finding:
+    return Finding(kind="anchor_altered", seq=seq, message=message)
