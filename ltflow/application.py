@@ -6,6 +6,7 @@ command line and tests all come through here, so the record is written one way o
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,7 @@ from ltflow.aggregates import rules
 from ltflow.aggregates.errors import TeamNotFoundError, VersionConflictError
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import TeamState, TeamSummary, summarize
+from ltflow.codec import load_or_create_key_file
 from ltflow.config import Settings
 
 #: Team ids are uuid5 of the case_ref in this namespace, so every node derives the same id.
@@ -74,7 +76,15 @@ class LearningTeams(Application[UUID]):
     def from_settings(cls, settings: Settings) -> LearningTeams:
         if settings.event_store == "sqlite" and "SQLITE_DBNAME" not in settings.event_store_env:
             Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        return cls(env=settings.eventsourcing_env())
+        env = settings.eventsourcing_env()
+        if settings.encrypt_at_rest or settings.event_keys:
+            keys = settings.event_keys or ",".join(
+                base64.b64encode(k).decode()
+                for k in load_or_create_key_file(settings.event_key_file)
+            )
+            env["CIPHER_TOPIC"] = "ltflow.at_rest:RotatingAESCipher"
+            env["CIPHER_KEY"] = keys
+        return cls(env=env)
 
     # --- commands -------------------------------------------------------------------------
 

@@ -33,6 +33,10 @@ class Settings:
     #: Temporal payload keys, base64, current first (``LTFLOW_PAYLOAD_KEYS``); unset: a key file
     #: in the data dir, created on first start.
     payload_keys: str | None = None
+    #: Encrypt stored events (``LTFLOW_EVENT_KEYS``: base64 keys, current first). Without keys,
+    #: ``encrypt_at_rest`` uses a key file in the data dir, created on first start.
+    event_keys: str | None = None
+    encrypt_at_rest: bool = False
     #: Port of the embedded Temporal dev server (``ltflow dev``/``ltflow worker`` without address).
     embedded_temporal_port: int = 7233
 
@@ -63,11 +67,18 @@ class Settings:
             log_format=log_format,  # type: ignore[arg-type]
             webhook_url=env.get("LTFLOW_WEBHOOK_URL") or None,
             payload_keys=env.get("LTFLOW_PAYLOAD_KEYS") or None,
+            event_keys=env.get("LTFLOW_EVENT_KEYS") or None,
+            encrypt_at_rest=bool(env.get("LTFLOW_EVENT_KEYS"))
+            or env.get("LTFLOW_ENCRYPT_AT_REST", "").lower() in ("1", "true", "yes"),
             embedded_temporal_port=int(env.get("LTFLOW_EMBEDDED_TEMPORAL_PORT", "7233")),
         )
 
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def event_key_file(self) -> Path:
+        return self.data_dir / "event.keys"
 
     @property
     def payload_key_file(self) -> Path:

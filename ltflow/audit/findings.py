@@ -165,19 +165,20 @@ def _compare(
 
 
 def _gone(team_id: str, gone: list[int], head: int, last_stored: int) -> list[Finding]:
-    if not gone:
-        return []
-    start = gone[0]
-    if gone == list(range(start, head + 1)) and last_stored < start:
-        return [
-            _f(
-                "truncated",
-                team_id,
-                start,
-                f"The history was cut short: sealed versions {_ranges(gone)} are gone.",
-            )
-        ]
-    return [_f("deleted", team_id, v, f"Sealed version {v} is gone from the store.") for v in gone]
+    """Sealed events no longer anywhere: a missing tail is one truncation, the rest deletions."""
+    tail, missing = head, set(gone)
+    while tail in missing and tail > last_stored:
+        tail -= 1
+    cut = [v for v in gone if v > tail]
+    found = [
+        _f("deleted", team_id, v, f"Sealed version {v} is gone from the store.")
+        for v in gone
+        if v <= tail
+    ]
+    if cut:
+        message = f"The history was cut short: sealed versions {_ranges(cut)} are gone."
+        found.append(_f("truncated", team_id, cut[0], message))
+    return found
 
 
 def _check_anchored(

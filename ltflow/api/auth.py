@@ -1,0 +1,186 @@
+"""Bearer tokens with scopes: who the caller is (the ``actor`` stored with their events) and what
+they may do.
+
+Tokens come from configuration as a mapping, e.g. ``LTFLOW_API_TOKENS``::
+
+    {"<token>": {"actor": "incident-system", "scopes": ["events:write", "teams:read"]},
+     "sha256:<hex digest of a token>": {"actor": "auditor", "scopes": ["audit:read"]}}
+
+A key may be the token itself or ``sha256:`` and the hex digest of it, so the configuration need
+not hold the secret. Tokens are compared by digest, in constant time, against every configured
+one. Authorization runs before the request body is read: a caller without a valid token learns
+nothing, not even whether their JSON parses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, cast
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
+
+from ltflow.api.errors import ForbiddenError, UnauthenticatedError
+
+ApiScope = Literal["events:write", "teams:read", "audit:read"]
+EVENTS_WRITE: ApiScope = "events:write"
+TEAMS_READ: ApiScope = "teams:read"
+AUDIT_READ: ApiScope = "audit:read"
+SCOPES: frozenset[str] = frozenset({EVENTS_WRITE, TEAMS_READ, AUDIT_READ})
+#: The actor of timer events; no caller may speak as it.
+RESERVED_ACTORS = frozenset({"system"})
+_HASHED = "sha256:"
+
+#: Documents the scheme in OpenAPI; the checking itself is done by :class:`ScopedRoute`.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="A token from LTFLOW_API_TOKENS, sent as 'Authorization: Bearer <token>'.",
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    actor: str
+    scopes: frozenset[str]
+
+
+class TokenRegistry:
+    """The configured tokens, kept as SHA-256 digests only."""
+
+    def __init__(self, entries: Mapping[bytes, Principal] | None = None) -> None:
+        self._entries: list[tuple[bytes, Principal]] = list((entries or {}).items())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> TokenRegistry:
+        """Parse ``{token: {"actor": ..., "scopes": [...]}}``; raises ``ValueError`` on mistakes."""
+        if not isinstance(config, Mapping):
+            raise ValueError("API tokens must be a JSON object of token -> {actor, scopes}.")
+        entries: dict[bytes, Principal] = {}
+        for key, spec in config.items():
+            digest = _configured_digest(key)
+            if digest in entries:
+                raise ValueError("The same API token is configured twice.")
+            entries[digest] = _principal(spec)
+        return cls(entries)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> TokenRegistry:
+        """Parse the ``LTFLOW_API_TOKENS`` value (unset or blank: no tokens)."""
+        if text is None or not text.strip():
+            return cls()
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"LTFLOW_API_TOKENS is not valid JSON: {exc.msg}.") from None
+        return cls.from_mapping(config)
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal a token belongs to, or None. Every entry is compared, in constant time."""
+        presented = hashlib.sha256(token.encode()).digest()
+        found: Principal | None = None
+        for digest, principal in self._entries:
+            if hmac.compare_digest(digest, presented):
+                found = principal
+        return found
+
+
+def ephemeral_token(actor: str = "dev") -> tuple[TokenRegistry, str]:
+    """A fresh token with every scope, for ``ltflow dev`` when no tokens are configured."""
+    token = secrets.token_urlsafe(24)
+    registry = TokenRegistry(
+        {hashlib.sha256(token.encode()).digest(): Principal(actor, frozenset(SCOPES))}
+    )
+    return registry, token
+
+
+def _configured_digest(key: object) -> bytes:
+    if not isinstance(key, str) or not key.strip() or key != key.strip():
+        raise ValueError("An API token must be a non-empty string without surrounding spaces.")
+    if key.startswith(_HASHED):
+        try:
+            digest = bytes.fromhex(key[len(_HASHED) :])
+        except ValueError:
+            digest = b""
+        if len(digest) != hashlib.sha256().digest_size:
+            raise ValueError("A 'sha256:' API token key must be followed by 64 hex digits.")
+        return digest
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _principal(spec: object) -> Principal:
+    if not isinstance(spec, Mapping):
+        raise ValueError("Each API token needs an object with 'actor' and 'scopes'.")
+    actor, scopes = spec.get("actor"), spec.get("scopes")
+    if not isinstance(actor, str) or not actor.strip():
+        raise ValueError("Each API token needs a non-empty 'actor'.")
+    if actor.strip() in RESERVED_ACTORS:
+        raise ValueError(f"The actor '{actor.strip()}' is reserved for ltflow's own timers.")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise ValueError(f"The token of '{actor}' needs 'scopes' as a list of strings.")
+    unknown = sorted(set(scopes) - SCOPES)
+    if unknown:
+        raise ValueError(
+            f"The token of '{actor}' has unknown scopes {unknown}; known: {sorted(SCOPES)}."
+        )
+    return Principal(actor.strip(), frozenset(scopes))
+
+
+def authorize(request: Request, required: str | None) -> Principal | None:
+    """Check the bearer token against the app's registry and the scope a route requires."""
+    if required is None:
+        return None
+    registry: TokenRegistry = request.app.state.ltflow.tokens
+    header = request.headers.get("authorization", "")
+    kind, _, token = header.partition(" ")
+    principal = registry.authenticate(token.strip()) if kind.lower() == "bearer" else None
+    if principal is None:
+        reason = "no bearer token was sent" if not header else "the bearer token is not valid"
+        raise UnauthenticatedError(f"Authentication is required: {reason}.")
+    if required not in principal.scopes:
+        raise ForbiddenError(
+            f"The token of '{principal.actor}' lacks the scope '{required}' this needs.",
+            required_scope=required,
+        )
+    return principal
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class ScopedRoute(APIRoute):
+    """A route that authorizes before FastAPI reads the body; subclasses set ``required_scope``."""
+
+    required_scope: ClassVar[str | None] = None
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+        required = self.required_scope
+
+        async def authorized(request: Request) -> Response:
+            request.state.principal = authorize(request, required)
+            return await handler(request)
+
+        return authorized
+
+
+def scoped(scope: ApiScope) -> type[ScopedRoute]:
+    """The route class for a router whose every route needs ``scope``."""
+    name = "ScopedRoute_" + scope.replace(":", "_")
+    return cast(type[ScopedRoute], type(name, (ScopedRoute,), {"required_scope": scope}))
+
+
+def current_principal(request: Request) -> Principal:
+    """Dependency: the caller :class:`ScopedRoute` authenticated."""
+    principal: Principal = request.state.principal
+    return principal
