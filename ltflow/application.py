@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper
 from pydantic import BaseModel
 
 from ltflow.aggregates import commands as c
@@ -26,6 +26,7 @@ from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import TeamState, TeamSummary, summarize
 from ltflow.codec import load_or_create_key_file
 from ltflow.config import Settings
+from ltflow.privacy import KeyStore, ShreddingMapper, key_store_for
 
 #: Team ids are uuid5 of the case_ref in this namespace, so every node derives the same id.
 TEAM_NAMESPACE = UUID("6f0f7c1e-4b8e-5d2a-9c53-1d7a1e7b2f10")
@@ -68,9 +69,27 @@ class LearningTeams(Application[UUID]):
     # are serialized by a lock instead, and a failed command evicts what it touched.
     env = {"AGGREGATE_CACHE_MAXSIZE": "1000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None, keys: KeyStore | None = None) -> None:
+        #: Participant keys for crypto-shredding; None stores personal fields under the
+        #: event store's own protection only.
+        self.keys = keys
         super().__init__(env)
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        if self.keys is None:
+            return super().construct_mapper()
+        return ShreddingMapper(
+            transcoder=self.construct_transcoder(),
+            cipher=self.factory.cipher(),
+            compressor=self.factory.compressor(),
+            keys=self.keys,
+        )
+
+    def close(self) -> None:
+        super().close()
+        if self.keys is not None:
+            self.keys.close()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LearningTeams:
@@ -84,7 +103,7 @@ class LearningTeams(Application[UUID]):
             )
             env["CIPHER_TOPIC"] = "ltflow.at_rest:RotatingAESCipher"
             env["CIPHER_KEY"] = keys
-        return cls(env=env)
+        return cls(env=env, keys=key_store_for(settings))
 
     # --- commands -------------------------------------------------------------------------
 
@@ -131,6 +150,7 @@ class LearningTeams(Application[UUID]):
             team = self._get(team_id)
             seen = rules.check_idempotency(team.state, cmd)
             if seen is not None:
+                self._after_record(team_id, cmd)  # finish what a crashed first try began
                 first = self.summary(team_id, version=seen.version)
                 return RecordResult(summary=first, duplicate=True)
             if expected_version is not None and team.version != expected_version:
@@ -151,10 +171,17 @@ class LearningTeams(Application[UUID]):
             except BaseException:
                 self._evict(team_id)
                 raise
+            self._after_record(team_id, cmd)
         return RecordResult(
             summary=summarize(team.state),
             recorded_versions=[r.domain_event.originator_version for r in recordings],
         )
+
+    def _after_record(self, team_id: UUID, cmd: c.Command) -> None:
+        # The erasure is stored first, then the key is shredded; a retry shreds again.
+        if isinstance(cmd, c.ParticipantErased) and self.keys is not None:
+            self.keys.delete(team_id, cmd.participant_id)
+            self._evict(team_id)
 
     def _after_conflict(self, team_id: UUID, cmd: c.Command, version: int) -> RecordResult:
         # A retry of our own write that raced us has stored the event already: that is the

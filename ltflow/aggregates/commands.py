@@ -228,6 +228,14 @@ class TeamAbandoned(Command):
     reason: Text
 
 
+class ParticipantErased(Command):
+    """A participant asked to be forgotten (GDPR): their personal fields become unreadable."""
+
+    type: Literal["participant.erased"] = "participant.erased"
+    participant_id: Ref
+    reason: Name | None = None
+
+
 # --- system events: recorded by ltflow itself (actor ``system``), never accepted from senders ---
 
 
@@ -285,7 +293,8 @@ SenderEvent = Annotated[
     | SafetyNetCompleted
     | StoryCommunicated
     | TeamClosed
-    | TeamAbandoned,
+    | TeamAbandoned
+    | ParticipantErased,
     Field(discriminator="type"),
 ]
 """A phase event a sender may send to an existing team."""
@@ -323,6 +332,7 @@ SENDER_TYPES: dict[str, type[Command]] = {
         StoryCommunicated,
         TeamClosed,
         TeamAbandoned,
+        ParticipantErased,
     )
 }
 SYSTEM_TYPES: dict[str, type[Command]] = {

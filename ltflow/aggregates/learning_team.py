@@ -131,6 +131,9 @@ class LearningTeam(Aggregate):
     class TeamAbandoned(Event):
         TYPE = "team.abandoned"
 
+    class ParticipantErased(Event):
+        TYPE = "participant.erased"
+
     class PhaseEntered(Event):
         TYPE = "phase.entered"
 

@@ -19,7 +19,7 @@ from ltflow.aggregates.errors import (
     RuleViolatedError,
     WrongPhaseError,
 )
-from ltflow.aggregates.state import Phase, Processed, Status, TeamState
+from ltflow.aggregates.state import ERASED_FINGERPRINT, Phase, Processed, Status, TeamState
 
 MIN_TEAM = 3
 MAX_TEAM = 8
@@ -52,6 +52,7 @@ ALLOWED_PHASES: dict[str, frozenset[Phase]] = {
     "story.communicated": frozenset({Phase.COMMUNICATE}),
     "team.closed": frozenset({Phase.COMMUNICATE}),
     "team.abandoned": ALL_PHASES,
+    "participant.erased": ALL_PHASES,
     "reflection.reminder_due": frozenset({Phase.PROCESSING_TIME}),
     "reflection.overdue": frozenset({Phase.PROCESSING_TIME}),
     "review.due": frozenset({Phase.FOLLOW_UP}),
@@ -67,6 +68,8 @@ def check_idempotency(state: TeamState, cmd: c.Command) -> Processed | None:
     seen = state.processed.get(cmd.event_id)
     if seen is None:
         return None
+    if seen.fingerprint == ERASED_FINGERPRINT:
+        return seen  # its content was erased; a repeat of the id still stores nothing
     if seen.fingerprint != cmd.fingerprint():
         raise IdempotencyConflictError(
             f"Event id '{cmd.event_id}' was already used for different content; "
@@ -109,7 +112,7 @@ def check_phase(state: TeamState, cmd: c.Command) -> None:
     """The event type must belong to the team's current phase, and the team must still be running."""
     if cmd.type in CONSEQUENCE_TYPES:
         raise InvalidEventError(f"'{cmd.type}' is recorded by ltflow itself and cannot be sent.")
-    if state.status is not Status.ACTIVE:
+    if state.status is not Status.ACTIVE and cmd.type != "participant.erased":
         raise WrongPhaseError(
             f"The team is {state.status.value}; nothing more can be recorded.",
             status=state.status.value,
@@ -170,6 +173,11 @@ def _team_size_message(count: int, what: str) -> str:
 
 
 def check_invite(state: TeamState, cmd: c.ParticipantInvited, _at: datetime) -> list[c.Command]:
+    if cmd.participant_id in state.erased:
+        raise _violated(
+            f"'{cmd.participant_id}' was erased from this team; invite them under a new id.",
+            participant_id=cmd.participant_id,
+        )
     if state.participants.get(cmd.participant_id):
         raise _violated(
             f"'{cmd.participant_id}' is already on the team.", participant_id=cmd.participant_id
@@ -450,6 +458,17 @@ def _human(duration: timedelta) -> str:
     return str(duration)
 
 
+def check_erase(state: TeamState, cmd: c.ParticipantErased, _at: datetime) -> list[c.Command]:
+    """A person's right: allowed in every phase, even after the team has ended."""
+    if cmd.participant_id in state.erased:
+        raise _violated(f"'{cmd.participant_id}' is already erased.")
+    if cmd.participant_id not in state.participants:
+        raise _violated(
+            f"'{cmd.participant_id}' was never on this team.", participant_id=cmd.participant_id
+        )
+    return []
+
+
 _CHECKS: dict[type[c.Command], Callable[[TeamState, Any, datetime], list[c.Command]]] = {
     c.ParticipantInvited: check_invite,
     c.ParticipantWithdrawn: check_withdraw,
@@ -468,6 +487,7 @@ _CHECKS: dict[type[c.Command], Callable[[TeamState, Any, datetime], list[c.Comma
     c.ReviewRecorded: check_review,
     c.SafetyNetCompleted: check_complete_safety_net,
     c.TeamClosed: check_close,
+    c.ParticipantErased: check_erase,
     c.ReflectionReminderDue: check_reminder,
     c.ReflectionOverdue: check_overdue,
     c.ReviewDue: check_review_due,

@@ -58,6 +58,10 @@ class SessionState(BaseModel):
     completed_at: datetime | None = None
 
 
+#: The content digest of an event whose participant was erased can no longer be read.
+ERASED_FINGERPRINT = "[erased]"
+
+
 class Processed(BaseModel):
     """What an ``event_id`` was: its content digest, and the version its answer was given at."""
 
@@ -92,6 +96,7 @@ class TeamState(BaseModel):
     follow_up_started_at: datetime | None = None
     reviews_due: int = 0
     stories: int = 0
+    erased: list[str] = Field(default_factory=list)
     processed: dict[str, Processed] = Field(default_factory=dict)
 
     @property
@@ -249,6 +254,11 @@ def _abandoned(s: TeamState, _e: c.TeamAbandoned, _: datetime) -> None:
     s.status = Status.ABANDONED
 
 
+def _erased(s: TeamState, e: c.ParticipantErased, _: datetime) -> None:
+    s.participants[e.participant_id] = False
+    s.erased.append(e.participant_id)
+
+
 def _phase_entered(s: TeamState, e: c.PhaseEntered, _: datetime) -> None:
     s.phase = Phase(e.phase)
 
@@ -294,6 +304,7 @@ _APPLY: dict[type[c.Command], Callable[[TeamState, Any, datetime], None]] = {
     c.StoryCommunicated: _story,
     c.TeamClosed: _closed,
     c.TeamAbandoned: _abandoned,
+    c.ParticipantErased: _erased,
     c.PhaseEntered: _phase_entered,
     c.ReflectionOpened: _reflection_opened,
     c.ReflectionReminderDue: _reminded,

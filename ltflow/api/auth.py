@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, cast
 
+import structlog
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
@@ -95,6 +96,17 @@ class TokenRegistry:
         return found
 
 
+def registry_for(
+    settings: object, tokens: TokenRegistry | Mapping[str, Any] | None = None
+) -> TokenRegistry:
+    """The tokens given, else ``settings.api_tokens`` (``LTFLOW_API_TOKENS`` as a mapping)."""
+    if isinstance(tokens, TokenRegistry):
+        return tokens
+    if tokens is None:
+        tokens = getattr(settings, "api_tokens", None) or {}
+    return TokenRegistry.from_mapping(tokens)
+
+
 def ephemeral_token(actor: str = "dev") -> tuple[TokenRegistry, str]:
     """A fresh token with every scope, for ``ltflow dev`` when no tokens are configured."""
     token = secrets.token_urlsafe(24)
@@ -159,7 +171,10 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class ScopedRoute(APIRoute):
-    """A route that authorizes before FastAPI reads the body; subclasses set ``required_scope``."""
+    """A route that authorizes before FastAPI reads the body; subclasses set ``required_scope``.
+
+    It also binds the path's team id to structlog's context for everything the route logs.
+    """
 
     required_scope: ClassVar[str | None] = None
 
@@ -168,8 +183,11 @@ class ScopedRoute(APIRoute):
         required = self.required_scope
 
         async def authorized(request: Request) -> Response:
-            request.state.principal = authorize(request, required)
-            return await handler(request)
+            team_id = request.path_params.get("team_id")
+            bound = {"team_id": team_id} if team_id is not None else {}
+            with structlog.contextvars.bound_contextvars(**bound):
+                request.state.principal = authorize(request, required)
+                return await handler(request)
 
         return authorized
 
@@ -177,7 +195,7 @@ class ScopedRoute(APIRoute):
 def scoped(scope: ApiScope) -> type[ScopedRoute]:
     """The route class for a router whose every route needs ``scope``."""
     name = "ScopedRoute_" + scope.replace(":", "_")
-    return cast(type[ScopedRoute], type(name, (ScopedRoute,), {"required_scope": scope}))
+    return cast("type[ScopedRoute]", type(name, (ScopedRoute,), {"required_scope": scope}))
 
 
 def current_principal(request: Request) -> Principal:

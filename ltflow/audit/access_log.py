@@ -84,11 +84,33 @@ def record_access(
         )
         tx.execute(
             f"INSERT INTO {tx.t['lta_access']} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (seq, when, accessor.actor, accessor.on_behalf_of, accessor.channel, action,
-             team_id, text, prev, digest),
-        )  # fmt: skip
-    return _entry((seq, when, accessor.actor, accessor.on_behalf_of, accessor.channel, action,
-                   team_id, text, prev, digest))  # fmt: skip
+            (
+                seq,
+                when,
+                accessor.actor,
+                accessor.on_behalf_of,
+                accessor.channel,
+                action,
+                team_id,
+                text,
+                prev,
+                digest,
+            ),
+        )
+    return _entry(
+        (
+            seq,
+            when,
+            accessor.actor,
+            accessor.on_behalf_of,
+            accessor.channel,
+            action,
+            team_id,
+            text,
+            prev,
+            digest,
+        )
+    )
 
 
 def head(tx: Tx) -> tuple[int, bytes]:
@@ -143,9 +165,12 @@ def check_access_log(tx: Tx, anchor: Anchor | None) -> tuple[int, list[Finding]]
             found.append(_altered(anchor.access_seq, _CUT.format(a=anchor)))
         elif digests[anchor.access_seq] != anchor.access_digest:
             found.append(
-                _altered(anchor.access_seq, f"Access-log entry {anchor.access_seq} differs from "
-                         f"what anchor #{anchor.seq} recorded.")
-            )  # fmt: skip
+                _altered(
+                    anchor.access_seq,
+                    f"Access-log entry {anchor.access_seq} differs from "
+                    f"what anchor #{anchor.seq} recorded.",
+                )
+            )
     return len(rows), found
 
 

@@ -51,28 +51,54 @@ def digest(kind: str, *values: Field) -> bytes:
 
 
 def event_digest(topic: str, state: bytes) -> bytes:
-    """``digest("event", topic, state)``: what one stored event holds, wherever it is."""
-    t = topic.encode()
-    return sha256(_TAG_EVENT + _U32.pack(len(t)) + t + _U32.pack(len(state)) + state).digest()
+    """``digest("event", topic, state)``: what one stored event holds, wherever it sits.
+
+    Kept beside each link only to *explain* a mismatch (which event moved where); the evidence
+    is the chain of links.
+    """
+    return sha256(_TAG_EVENT + topic_field(topic) + _U32.pack(len(state)) + state).digest()
 
 
-def link(prev: bytes, team_id: str, version: int, event: bytes) -> bytes:
-    """``digest("link", prev, team_id, version, event_digest)``: one step of a team's chain."""
-    data = _TAG_LINK + _LEN32 + prev + field(team_id) + _I64.pack(version) + _LEN32 + event
-    return sha256(data).digest()
+def link(prev: bytes, team_id: str, version: int, topic: str, state: bytes) -> bytes:
+    """``digest("link", prev, team_id, version, topic, state)``: one step of a team's chain."""
+    return sha256(
+        _TAG_LINK
+        + _LEN32
+        + prev
+        + field(team_id)
+        + _I64.pack(version)
+        + topic_field(topic)
+        + _U32.pack(len(state))
+        + state
+    ).digest()
 
 
-def chain(team_id: str, versions: Sequence[int], digests: Sequence[bytes]) -> list[bytes]:
-    """The links of a team whose events (in this order) have these versions and digests."""
+def chain(team_id: str, rows: Sequence[tuple[int, str, bytes]]) -> list[bytes]:
+    """The links over a team's stored rows ``(version, topic, state)``, in the given order."""
     team = field(team_id)
-    pack = _I64.pack
+    pack, pack32, topics = _I64.pack, _U32.pack, _TOPICS
     prev = ZERO
     out: list[bytes] = []
     append = out.append
-    for version, event in zip(versions, digests, strict=True):
-        prev = sha256(_TAG_LINK + _LEN32 + prev + team + pack(version) + _LEN32 + event).digest()
+    for version, topic, state in rows:
+        t = topics.get(topic) or topic_field(topic)
+        data = _TAG_LINK + _LEN32 + prev + team + pack(version) + t + pack32(len(state)) + state
+        prev = sha256(data).digest()
         append(prev)
     return out
+
+
+_TOPICS: dict[str, bytes] = {}
+
+
+def topic_field(topic: str) -> bytes:
+    """``field(topic)``, remembered: a store has a few dozen topics and millions of rows."""
+    encoded = _TOPICS.get(topic)
+    if encoded is None:
+        encoded = field(topic)
+        if len(_TOPICS) < 10_000:
+            _TOPICS[topic] = encoded
+    return encoded
 
 
 def head_leaf(team_id: str, version: int, link_: bytes) -> bytes:

@@ -11,9 +11,7 @@ The file (format ``ltflow-audit-export/1``, described line by line in ``docs/aud
 4. a ``trailer``: event count, head, the latest anchor, the verification done at export time,
    the line count and a SHA-256 over every line before it.
 
-:func:`check_export` needs nothing but the file: it recomputes every digest and link from the
-bytes, checks the readable part against the bytes, recomputes each anchor from its leaves and
-finds this team's head among them, and checks the trailer.
+:func:`ltflow.audit.offline.check_export` checks such a file with nothing but the file.
 """
 
 from __future__ import annotations
@@ -21,15 +19,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
 from ltflow.audit import chain
 from ltflow.audit.access_log import Accessor
-from ltflow.audit.findings import Finding, check_team
 from ltflow.audit.ledger import Anchor, Head
 from ltflow.audit.verify import VerifyReport
 
@@ -53,6 +49,8 @@ class ExportInput:
 
 @dataclass(frozen=True)
 class ExportSummary:
+    """What was written: line and event counts, the chain head, the body's SHA-256."""
+
     lines: int
     events: int
     head: str | None
@@ -63,8 +61,40 @@ def _dump(obj: dict[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def export_lines(data: ExportInput) -> Iterator[str]:
-    """The file's lines, each ending in a newline."""
+def write_export(out: TextIO, data: ExportInput) -> ExportSummary:
+    """Write the export to ``out``; returns its size, head and checksum."""
+    versions = [v for v, _, _ in data.rows]
+    digests = [chain.event_digest(topic, state) for _, topic, state in data.rows]
+    links = chain.chain(data.team_id, versions, digests)
+    checksum = hashlib.sha256()
+    count = 0
+    for line in _body(data, digests, links):
+        out.write(line)
+        checksum.update(line.encode())
+        count += 1
+    head = {"version": versions[-1], "link": links[-1].hex()} if versions else None
+    out.write(
+        _dump(
+            {
+                "kind": "trailer",
+                "events": len(data.rows),
+                "head": head,
+                "latest_anchor": data.latest.ref if data.latest else None,
+                "verification": data.verification.model_dump(mode="json"),
+                "lines": count + 1,
+                "sha256": checksum.hexdigest(),
+            }
+        )
+    )
+    return ExportSummary(
+        lines=count + 1,
+        events=len(data.rows),
+        head=links[-1].hex() if links else None,
+        sha256=checksum.hexdigest(),
+    )
+
+
+def _body(data: ExportInput, digests: list[bytes], links: list[bytes]) -> Iterator[str]:
     yield _dump(
         {
             "kind": "header",
@@ -80,9 +110,6 @@ def export_lines(data: ExportInput) -> Iterator[str]:
             "events": len(data.rows),
         }
     )
-    versions = [v for v, _, _ in data.rows]
-    digests = [chain.event_digest(topic, state) for _, topic, state in data.rows]
-    links = chain.chain(data.team_id, versions, digests)
     for (version, topic, state), digest, link, readable in zip(
         data.rows, digests, links, data.readable, strict=True
     ):
@@ -99,13 +126,11 @@ def export_lines(data: ExportInput) -> Iterator[str]:
         )
     for anchor, heads in data.anchors:
         yield _dump(_anchor_line(anchor, heads, data.team_id))
-    yield from _trailer(data, versions, links)
 
 
 def _anchor_line(anchor: Anchor, heads: list[Head], team_id: str) -> dict[str, Any]:
     ordered = sorted(heads, key=lambda h: h.team_id)
     index = next((i for i, h in enumerate(ordered) if h.team_id == team_id), None)
-    mine = ordered[index] if index is not None else None
     return {
         "kind": "anchor",
         "seq": anchor.seq,
@@ -117,41 +142,5 @@ def _anchor_line(anchor: Anchor, heads: list[Head], team_id: str) -> dict[str, A
         "prev": anchor.prev.hex(),
         "digest": anchor.digest.hex(),
         "leaves": [h.leaf.hex() for h in ordered],
-        "head": None if mine is None else {"index": index, "version": mine.version},
+        "head": None if index is None else {"index": index, "version": ordered[index].version},
     }
-
-
-def _trailer(data: ExportInput, versions: list[int], links: list[bytes]) -> Iterator[str]:
-    """The trailer is written last; its digest covers every line before it."""
-    raise NotImplementedError  # replaced by write_export, which knows the lines
-
-
-def write_export(out: TextIO, data: ExportInput) -> ExportSummary:
-    """Write the export to ``out``; returns its size, head and checksum."""
-    digest = hashlib.sha256()
-    count = 0
-    versions = [v for v, _, _ in data.rows]
-    head: dict[str, Any] | None = None
-    for line in _body(data):
-        out.write(line)
-        digest.update(line.encode())
-        count += 1
-    if data.rows:
-        links = chain.chain(
-            data.team_id, versions, [chain.event_digest(t, s) for _, t, s in data.rows]
-        )
-        head = {"version": versions[-1], "link": links[-1].hex()}
-    out.write(
-        _dump(
-            {
-                "kind": "trailer",
-                "events": len(data.rows),
-                "head": head,
-                "latest_anchor": data.latest.ref if data.latest else None,
-                "verification": data.verification.model_dump(mode="json"),
-                "lines": count + 1,
-                "sha256": digest.hexdigest(),
-            }
-        )
-    )
-    return ExportSummary(count + 1, len(data.rows), head["link"] if head else None, digest.hexdigest())

@@ -33,9 +33,10 @@ TABLES = ("lta_links", "lta_anchors", "lta_anchor_heads", "lta_access")
 Dialect = Literal["sqlite", "postgres"]
 
 _DDL = (
-    "CREATE TABLE IF NOT EXISTS {lta_links} (team_id TEXT NOT NULL, version BIGINT NOT NULL,"
-    " digest {blob} NOT NULL, link {blob} NOT NULL, anchor BIGINT NOT NULL,"
-    " PRIMARY KEY (team_id, version))",
+    "CREATE TABLE IF NOT EXISTS {lta_links} (position BIGINT PRIMARY KEY, team_id TEXT NOT NULL,"
+    " version BIGINT NOT NULL, digest {blob} NOT NULL, link {blob} NOT NULL,"
+    " anchor BIGINT NOT NULL)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS lta_links_team ON {lta_links} (team_id, version)",
     "CREATE TABLE IF NOT EXISTS {lta_anchors} (seq BIGINT PRIMARY KEY, position BIGINT NOT NULL,"
     " anchored_at TEXT NOT NULL, events BIGINT NOT NULL, access_seq BIGINT NOT NULL,"
     " access_digest {blob} NOT NULL, prev {blob} NOT NULL, digest {blob} NOT NULL)",

@@ -1,20 +1,28 @@
 """The application's notification log, as the projections read it.
 
-Events are read in batches with the recorder's ``select_notifications`` and decoded with the
-application's own mapper, so upcasting (and a cipher or compressor, when configured) apply
-exactly as they do for the aggregate. On PostgreSQL :meth:`EventLog.listen` waits for the
-``NOTIFY`` the library's recorder sends in every insert transaction (push); on SQLite there is
-no such signal, and the runner polls.
+Events are read in batches and decoded exactly as the application's mapper decodes them (its
+cipher and compressor, when configured, apply; an event stored under an older ``class_version``
+goes through the mapper itself, so upcasting applies as it does for the aggregate). Because the
+fold reads only a handful of fields, :class:`EventLog` decodes those and nothing more: one plain
+``json.loads`` and the ``occurred_at`` conversion, instead of the transcoder's per-object hook,
+whenever that gives the same values (see :meth:`EventLog._decode`). On PostgreSQL
+:meth:`EventLog.listen` waits for the ``NOTIFY`` the library's recorder sends in every insert
+transaction (push); on SQLite there is no such signal, and the runner polls.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
+from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, JSONTranscoder, Notification
+from eventsourcing.utils import resolve_topic
 
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.projections.team_models import TeamEvent
@@ -22,6 +30,31 @@ from ltflow.projections.team_models import TeamEvent
 _TEAM_EVENTS = (LearningTeam.Event, LearningTeam.TeamConvened)
 #: Wait for a push up to this many seconds; returns True when one arrived.
 Waiter = Callable[[float], bool]
+#: A stored event as read: notification id, originator id, version, topic, state.
+_Row = tuple[int, Any, int, str, bytes]
+#: A team event stores two transcoded values at its top level (``timestamp``, ``occurred_at``).
+_TYPED = b'"_type_"'
+_TOP_LEVEL_TYPED = 2
+
+
+@dataclass(slots=True)
+class StoredTeamEvent:
+    """A stored team event with the fields the fold reads (a :class:`TeamEvent`)."""
+
+    TYPE: str
+    originator_id: UUID
+    originator_version: int
+    occurred_at: datetime
+    actor: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """What a topic names: a team event type (and its class version), or something else."""
+
+    type: str | None
+    class_version: int = 1
 
 
 class EventLog:
@@ -30,18 +63,101 @@ class EventLog:
     def __init__(self, app: Application[Any]) -> None:
         self.recorder: ApplicationRecorder = app.recorder
         self.mapper = app.mapper
+        transcoder = app.mapper.transcoder
+        #: The cheap decoding is exact only for the library's JSON transcoder (checked below).
+        self._json = type(transcoder) is JSONTranscoder
+        self._names = transcoder.names if isinstance(transcoder, JSONTranscoder) else {}
+        self._kinds: dict[str, _Kind] = {}
 
     def read(self, after: int, limit: int) -> list[tuple[int, TeamEvent | None]]:
         """Up to ``limit`` notifications after ``after``, decoded (None: not a team event)."""
-        notifications = self.recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
-        )
+        ids: dict[Any, UUID] = {}
         decoded: list[tuple[int, TeamEvent | None]] = []
-        for notification in notifications:
-            event = self.mapper.to_domain_event(notification)
-            team_event = cast("TeamEvent", event) if isinstance(event, _TEAM_EVENTS) else None
-            decoded.append((notification.id, team_event))
+        for row in self._select(after, limit):
+            originator = ids.get(row[1])
+            if originator is None:
+                originator = ids[row[1]] = row[1] if isinstance(row[1], UUID) else UUID(str(row[1]))
+            decoded.append((row[0], self._decode(row, originator)))
         return decoded
+
+    def _decode(self, row: _Row, originator_id: UUID) -> TeamEvent | None:
+        kind = self._kind(row[3])
+        if kind.type is None:
+            return None
+        state = row[4]
+        mapper = self.mapper
+        if mapper.cipher is not None:
+            state = mapper.cipher.decrypt(state)
+        if mapper.compressor is not None:
+            state = mapper.compressor.decompress(state)
+        # Exact when nothing below the top level was transcoded (no object hook needed) and no
+        # upcast is due; anything else goes through the mapper, as the aggregate's events do.
+        if self._json and state.count(_TYPED) == _TOP_LEVEL_TYPED:
+            fields = json.loads(state)
+            if fields.get("class_version", 1) == kind.class_version:
+                occurred = fields["occurred_at"]
+                return StoredTeamEvent(
+                    kind.type,
+                    originator_id,
+                    row[2],
+                    self._names[occurred["_type_"]].decode(occurred["_data_"]),
+                    fields["actor"],
+                    fields["payload"],
+                )
+        notification = Notification(
+            id=row[0],
+            originator_id=originator_id,
+            originator_version=row[2],
+            topic=row[3],
+            state=row[4],
+        )
+        return cast("TeamEvent", self.mapper.to_domain_event(notification))
+
+    def _kind(self, topic: str) -> _Kind:
+        kind = self._kinds.get(topic)
+        if kind is None:
+            cls = resolve_topic(topic)
+            kind = self._kinds[topic] = (
+                _Kind(cls.TYPE, getattr(cls, "class_version", 1))
+                if isinstance(cls, type) and issubclass(cls, _TEAM_EVENTS)
+                else _Kind(None)
+            )
+        return kind
+
+    def _select(self, after: int, limit: int) -> list[_Row]:
+        """Raw rows after ``after``: one plain query on SQLite and PostgreSQL."""
+        from eventsourcing.postgres import PostgresApplicationRecorder
+        from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+        recorder = self.recorder
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            sql = (
+                "SELECT rowid, originator_id, originator_version, topic, state FROM "
+                f"{recorder.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+            )
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(sql, (after, limit))
+                return [tuple(row) for row in cursor.fetchall()]
+        if isinstance(recorder, PostgresApplicationRecorder):
+            from psycopg.rows import tuple_row
+            from psycopg.sql import SQL, Identifier
+
+            query = SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {0}.{1} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+            with (
+                recorder.datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row) as cursor,
+            ):
+                cursor.execute(query, (after, limit), prepare=True)
+                return [(i, o, v, t, bytes(s)) for i, o, v, t, s in cursor.fetchall()]
+        return [
+            (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in recorder.select_notifications(
+                start=after, limit=limit, inclusive_of_start=False
+            )
+        ]
 
     def max_id(self) -> int:
         return self.recorder.max_notification_id() or 0

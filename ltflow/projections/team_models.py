@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import cached_property
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -18,10 +18,11 @@ from ltflow.aggregates.state import Phase, Status
 
 
 class TeamEvent(Protocol):
-    """A stored team event as the fold reads it (``LearningTeam.Event`` and ``TeamConvened``)."""
+    """A stored team event as the fold reads it (``LearningTeam.Event`` and ``TeamConvened``,
+    or the lean :class:`~ltflow.projections.log.StoredTeamEvent` the runner decodes)."""
 
-    TYPE: ClassVar[str]
-
+    @property
+    def TYPE(self) -> str: ...
     @property
     def originator_id(self) -> Any: ...
     @property

@@ -32,6 +32,7 @@ AnyEvent = Annotated[
     | c.StoryCommunicated
     | c.TeamClosed
     | c.TeamAbandoned
+    | c.ParticipantErased
     | c.ReflectionReminderDue
     | c.ReflectionOverdue
     | c.ReviewDue

@@ -1,0 +1,85 @@
+"""The app factory: one FastAPI app over a Temporal client (the intake) and the read models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from fastapi import FastAPI
+
+from ltflow import __version__
+from ltflow.api import routes_events, routes_ops, routes_teams, routes_views
+from ltflow.api.auth import TokenRegistry, registry_for
+from ltflow.api.context import ApiContext, utc_now
+from ltflow.api.errors import install_error_handlers
+from ltflow.api.metrics import Metrics
+from ltflow.api.middleware import RequestObserver
+from ltflow.config import Settings
+from ltflow.projections.store import ViewStore
+from ltflow.workflows.client import LtflowClient
+
+if TYPE_CHECKING:
+    from ltflow.audit.service import Audit
+    from ltflow.projections.service import ProjectionService
+
+log = structlog.get_logger("ltflow.api")
+
+DESCRIPTION = """\
+The HTTP API of ltflow (contract section 4). Phase events go to each team's durable workflow;
+reads come from the read models, which follow the event store within moments.
+
+Every request except `/healthz`, `/metrics` and `/openapi.json` needs `Authorization: Bearer
+<token>`; each endpoint names the scope it needs (`events:write`, `teams:read`, `audit:read`).
+Errors are `{"code", "message", "details"}` with the contract's codes.
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    client: LtflowClient,
+    views: ViewStore,
+    audit: Audit | None = None,
+    tokens: TokenRegistry | Mapping[str, Any] | None = None,
+    projections: ProjectionService | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    metrics: Metrics | None = None,
+) -> FastAPI:
+    """The ltflow HTTP API.
+
+    ``client`` reaches the workflows; ``views`` is the read-model store. ``tokens`` defaults to
+    ``settings.api_tokens`` (a mapping, see :mod:`ltflow.api.auth`); with none configured every
+    request that needs a scope is answered 401. ``projections``, when the projection service
+    runs in this process, is woken after each accepted event so the views follow at once.
+    ``audit`` is the audit service; its routes are added when it is given.
+    """
+    registry = registry_for(settings, tokens)
+    if not len(registry):
+        log.warning("no API tokens configured: every request that needs a scope gets 401")
+    context = ApiContext(
+        client=client,
+        views=views,
+        tokens=registry,
+        metrics=metrics or Metrics(),
+        clock=clock,
+        projections=projections,
+        audit=audit,
+    )
+    app = FastAPI(title="ltflow", version=__version__, description=DESCRIPTION)
+    app.state.ltflow = context
+    install_error_handlers(app)
+    app.add_middleware(RequestObserver, metrics=context.metrics)
+    for router in (
+        routes_events.router,
+        routes_teams.router,
+        routes_views.router,
+        routes_ops.router,
+    ):
+        app.include_router(router)
+    if audit is not None:
+        from ltflow.api import routes_audit  # the audit package is only needed with an audit
+
+        app.include_router(routes_audit.router)
+    return app

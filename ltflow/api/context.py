@@ -1,0 +1,62 @@
+"""What the routes work with: the Temporal client, the read models, the tokens, the clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+
+from ltflow.api.auth import TokenRegistry
+from ltflow.api.metrics import Metrics
+from ltflow.projections.store import ViewStore
+from ltflow.workflows.client import LtflowClient
+
+if TYPE_CHECKING:
+    from ltflow.projections.service import ProjectionService
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ApiContext:
+    """Everything a request may need; one per app, on ``app.state.ltflow``."""
+
+    client: LtflowClient
+    views: ViewStore
+    tokens: TokenRegistry
+    metrics: Metrics = field(default_factory=Metrics)
+    #: Decides overdue flags and which deadlines are past (wall clock unless a test sets one).
+    clock: Callable[[], datetime] = utc_now
+    #: The projection service in this process, if any: woken after each accepted event.
+    projections: ProjectionService | None = None
+    #: The audit service, if installed (history, point-in-time state, verification).
+    audit: Any = None
+    #: How long ``GET /teams/{id}?min_version=`` waits for the read model to catch up.
+    read_wait: float = 5.0
+
+    def wake_projections(self) -> None:
+        """The event store changed: let the views catch up now instead of at the next poll."""
+        if self.projections is not None:
+            self.projections.wake()
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Poll ``ready`` (a read-model query) until it holds or ``timeout`` passes."""
+        deadline = time.monotonic() + (self.read_wait if timeout is None else timeout)
+        self.wake_projections()
+        while not ready():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+
+def get_context(request: Request) -> ApiContext:
+    """Dependency: the app's :class:`ApiContext`."""
+    context: ApiContext = request.app.state.ltflow
+    return context

@@ -1,0 +1,242 @@
+"""Every answer that is not a success, in the contract's shape (section 3):
+``{"code": ..., "message": <one sentence>, "details": {...}}``.
+
+Domain errors keep their own code and status. FastAPI's own validation answer is replaced: a bad
+body is ``invalid_event`` (422) naming the field, a team id that is no UUID is ``team_not_found``
+(there is no such team), a bad query parameter is ``invalid_query`` (422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
+
+from ltflow.aggregates import commands as c
+from ltflow.aggregates.errors import InvalidEventError, LtflowError, TeamNotFoundError
+
+log = structlog.get_logger("ltflow.api")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class UnauthenticatedError(LtflowError):
+    """No bearer token, or one that is not configured."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class ForbiddenError(LtflowError):
+    """The token is valid but lacks the scope the endpoint needs."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class InvalidQueryError(LtflowError):
+    """A query parameter is malformed (the body of an event is ``invalid_event``); the same code
+    as the audit's question that cannot be answered as asked."""
+
+    code = "invalid_query"
+    http_status = 422
+
+
+class UnavailableError(LtflowError):
+    """Temporal did not answer in time; a retry with the same ``event_id`` is safe."""
+
+    code = "unavailable"
+    http_status = 503
+
+
+class NotFoundError(LtflowError):
+    """No such endpoint."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class MethodNotAllowedError(LtflowError):
+    """The endpoint exists, but not for this HTTP method."""
+
+    code = "method_not_allowed"
+    http_status = 405
+
+
+class BadRequestError(LtflowError):
+    """A request the HTTP layer could not take apart (any other 4xx from Starlette)."""
+
+    code = "bad_request"
+    http_status = 400
+
+
+class InternalError(LtflowError):
+    """A failure inside ltflow; logged with the request id."""
+
+    code = "internal_error"
+    http_status = 500
+
+
+def error_response(request: Request, error: LtflowError, status: int | None = None) -> JSONResponse:
+    """The contract's error body; the code is kept on the request for logs and metrics."""
+    request.state.error_code = error.code
+    status = status or error.http_status
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error.to_dict(), status_code=status, headers=headers)
+
+
+# --- request validation ---------------------------------------------------------------------
+
+_TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
+
+
+def from_validation(exc: RequestValidationError) -> LtflowError:
+    """Turn FastAPI's validation errors into the one error the contract names for them."""
+    errors: Sequence[Any] = exc.errors()
+    if any(list(e.get("loc", ()))[:2] == ["path", "team_id"] for e in errors):
+        return TeamNotFoundError("No Learning Team has this id (a team id is a UUID).")
+    body = [e for e in errors if list(e.get("loc", ()))[:1] == ["body"]]
+    if body:
+        return _invalid_body(body, exc.body)
+    problems = [_problem(list(e.get("loc", ()))[1:], e) for e in errors]
+    first = problems[0] if problems else {"field": "", "problem": "invalid"}
+    return InvalidQueryError(
+        f"The query parameter '{first['field']}' is invalid: {_sentence(first['problem'])}",
+        problems=problems,
+    )
+
+
+def _invalid_body(errors: Sequence[Any], body: Any) -> InvalidEventError:
+    first = errors[0]
+    loc = list(first.get("loc", ()))[1:]
+    kind = first.get("type")
+    if kind == "json_invalid":
+        where = f" near character {int(loc[0]) + 1}" if loc and isinstance(loc[0], int) else ""
+        return InvalidEventError(f"The body is not valid JSON{where}.")
+    if not loc and kind == "missing":
+        return InvalidEventError("The request has no body; send the event as a JSON object.")
+    if not loc and kind in ("model_attributes_type", "dict_type", "model_type"):
+        return InvalidEventError("The body must be a JSON object with the event's fields.")
+    if kind in _TAG_ERRORS:
+        return _bad_type(body)
+    tag = body.get("type") if isinstance(body, dict) else None
+    problems = [_problem(_field_loc(list(e.get("loc", ()))[1:], tag), e) for e in errors]
+    what = f"'{tag}' event" if isinstance(tag, str) and tag in c.ALL_TYPES else "event"
+    head = problems[0]
+    where = f" at '{head['field']}'" if head["field"] else ""
+    return InvalidEventError(
+        f"The {what} is invalid{where}: {_sentence(head['problem'])}", problems=problems
+    )
+
+
+def _bad_type(body: Any) -> InvalidEventError:
+    tag = body.get("type") if isinstance(body, dict) else None
+    if tag is None:
+        return InvalidEventError(
+            "The event has no 'type'; name one of the phase event types.",
+            expected=sorted(c.SENDER_TYPES),
+        )
+    if isinstance(tag, str) and tag in c.SYSTEM_TYPES:
+        return InvalidEventError(f"'{tag}' is recorded by ltflow itself and cannot be sent.")
+    shown = tag if isinstance(tag, str) and len(tag) <= 80 else "that"
+    return InvalidEventError(
+        f"'{shown}' is not a phase event type ltflow knows.", expected=sorted(c.SENDER_TYPES)
+    )
+
+
+def _field_loc(loc: list[Any], tag: object) -> list[Any]:
+    # The discriminated union puts the event type first; it is no field of the event.
+    return loc[1:] if tag is not None and loc[:1] == [tag] else loc
+
+
+def _problem(loc: list[Any], error: Any) -> dict[str, str]:
+    return {"field": ".".join(str(p) for p in loc), "problem": str(error.get("msg", "invalid"))}
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith(".") else f"{text}."
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every failure through :func:`error_response`."""
+
+    async def on_domain(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LtflowError)
+        return error_response(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(request, from_validation(exc))
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            return error_response(
+                request,
+                MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}."),
+            )
+        if exc.status_code == 404:
+            return error_response(
+                request, NotFoundError(f"There is no endpoint {request.method} {request.url.path}.")
+            )
+        return error_response(request, BadRequestError(_sentence(str(exc.detail))), exc.status_code)
+
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("temporal unavailable", error=str(exc))
+        return error_response(
+            request,
+            UnavailableError(
+                "The workflow service did not answer in time; sending the same event again "
+                "(same event_id) is safe."
+            ),
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return error_response(
+            request, InternalError("Something went wrong inside ltflow; it has been logged.")
+        )
+
+    app.add_exception_handler(LtflowError, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(RPCError, on_unavailable)
+    app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, on_unavailable)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+#: The error answers an endpoint documents in OpenAPI, by status.
+ERROR_DOCS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "`unauthenticated`: no or bad bearer token"},
+    403: {"model": ErrorBody, "description": "`forbidden`: the token lacks the scope"},
+    422: {
+        "model": ErrorBody,
+        "description": "`invalid_event` (a body) / `invalid_query` (a parameter)",
+    },
+}
+INTAKE_DOCS: dict[int | str, dict[str, Any]] = {
+    **ERROR_DOCS,
+    404: {"model": ErrorBody, "description": "`team_not_found`"},
+    409: {
+        "model": ErrorBody,
+        "description": "`wrong_phase`, `rule_violated`, `idempotency_conflict`, `version_conflict`",
+    },
+    503: {"model": ErrorBody, "description": "`unavailable`: retry with the same event_id"},
+}

@@ -1,0 +1,90 @@
+"""One ASGI middleware around every request: a request id, structlog context, metrics, a log line.
+
+The request id is the caller's ``X-Request-ID`` when it is short and plain, otherwise a new one;
+it is bound to structlog's context for everything logged during the request (team id too, once
+the route is known) and returned in the ``X-Request-ID`` header.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ltflow.api.auth import EVENTS_WRITE
+from ltflow.api.metrics import Metrics
+
+log = structlog.get_logger("ltflow.api")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+UNMATCHED = "unmatched"
+
+
+class RequestObserver:
+    """Request id, structlog context, Prometheus metrics and one log line per request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                self._finish(scope, status, time.perf_counter() - started)
+
+    def _finish(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or UNMATCHED
+        state: dict[str, Any] = scope.get("state") or {}
+        code = state.get("error_code")
+        self.metrics.observe_request(scope["method"], template, status, seconds)
+        if status >= 400 and getattr(route, "required_scope", None) == EVENTS_WRITE:
+            self.metrics.event_rejected(code or str(status))
+        principal = state.get("principal")
+        team_id = state.get("team_id") or (scope.get("path_params") or {}).get("team_id")
+        fields: dict[str, Any] = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "route": template,
+            "status": status,
+            "ms": round(seconds * 1000, 1),
+        }
+        if team_id is not None:
+            fields["team_id"] = str(team_id)
+        if principal is not None:
+            fields["actor"] = principal.actor
+        if code is not None:
+            fields["code"] = code
+        log.log(30 if status >= 500 else 20, "request", **fields)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = bytes(value).decode("latin-1")
+            if _REQUEST_ID.match(text):
+                return text
+    return uuid.uuid4().hex

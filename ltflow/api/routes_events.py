@@ -1,0 +1,75 @@
+"""The intake: open a team, send a phase event. Both go to the team's workflow through Temporal.
+
+The body types are the vocabulary's own pydantic models, so OpenAPI shows the phase events as a
+union discriminated by ``type``. FastAPI rejects malformed bodies before any I/O; the workflow's
+validator rejects what the rulebook forbids before anything is stored. The answer is the team's
+summary after the event, so a sender never needs to read the (eventually consistent) views.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request, Response, Security
+
+from ltflow.aggregates import commands as c
+from ltflow.aggregates.state import TeamSummary
+from ltflow.api.auth import EVENTS_WRITE, Principal, bearer_scheme, current_principal, scoped
+from ltflow.api.context import ApiContext, get_context
+from ltflow.api.errors import INTAKE_DOCS, ErrorBody
+
+router = APIRouter(
+    route_class=scoped(EVENTS_WRITE),
+    dependencies=[Security(bearer_scheme)],
+    tags=["intake"],
+    responses=INTAKE_DOCS,
+)
+Caller = Annotated[Principal, Depends(current_principal)]
+Context = Annotated[ApiContext, Depends(get_context)]
+
+
+@router.post(
+    "/teams",
+    status_code=201,
+    response_model=TeamSummary,
+    summary="Open a Learning Team for a case",
+    responses={
+        200: {"model": TeamSummary, "description": "The case had this team already (same body)"},
+        409: {"model": ErrorBody, "description": "`idempotency_conflict`: other content"},
+    },
+)
+async def open_team(
+    convene: c.TeamConvened, request: Request, response: Response, caller: Caller, ctx: Context
+) -> TeamSummary:
+    """A ``team.convened`` body: 201 with the new team, 200 if this case has it already.
+
+    Scope ``events:write``. The team id derives from ``case_ref``; the same body again is safe.
+    """
+    # The vocabulary's parser is the one door (it adds the sender-side event_id rule).
+    opened = await ctx.client.open_team_result(convene.model_dump(mode="json"), actor=caller.actor)
+    summary = opened.summary
+    request.state.team_id = str(summary.team_id)
+    response.status_code = 201 if opened.created else 200
+    response.headers["Location"] = f"/teams/{summary.team_id}"
+    ctx.metrics.event_accepted(convene.type)
+    ctx.wake_projections()
+    return summary
+
+
+@router.post(
+    "/teams/{team_id}/events",
+    response_model=TeamSummary,
+    summary="Send one phase event to a team",
+)
+async def send_event(
+    team_id: UUID, event: c.SenderEvent, caller: Caller, ctx: Context
+) -> TeamSummary:
+    """One phase event; the answer is the team's summary after it. Scope ``events:write``.
+
+    A repeat of an ``event_id`` with the same content stores nothing and returns the first answer.
+    """
+    summary = await ctx.client.send(team_id, event.model_dump(mode="json"), actor=caller.actor)
+    ctx.metrics.event_accepted(event.type)
+    ctx.wake_projections()
+    return summary

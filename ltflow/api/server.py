@@ -1,0 +1,112 @@
+"""Serving the API: uvicorn in the running event loop, next to the Temporal client, the projection
+service and (for ``ltflow dev``) a worker.
+
+:func:`running` starts uvicorn on a host and port (0: a free one) and yields where it listens; the
+tests use it too. :func:`serve` is what ``ltflow api`` (and ``ltflow dev``) run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+from temporalio.worker import Worker
+
+from ltflow.api.app import create_app
+from ltflow.api.auth import TokenRegistry, ephemeral_token, registry_for
+from ltflow.application import LearningTeams
+from ltflow.audit.service import Audit
+from ltflow.config import Settings
+from ltflow.projections.service import ProjectionService
+from ltflow.runtime import temporal_client
+from ltflow.workflows.client import LtflowClient
+
+log = structlog.get_logger("ltflow.api")
+
+
+@dataclass
+class LiveServer:
+    """A running uvicorn server."""
+
+    url: str
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+
+    async def wait(self) -> None:
+        """Until the server stops (uvicorn handles SIGINT and SIGTERM itself)."""
+        await asyncio.shield(self.task)
+
+
+@asynccontextmanager
+async def running(
+    app: FastAPI, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[LiveServer]:
+    """Serve ``app`` with uvicorn in this event loop until the block ends."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(), name="ltflow-api")
+    while not server.started:
+        if task.done():
+            task.result()  # raises why it could not start
+            raise RuntimeError(f"The API could not listen on {host}:{port}.")
+        await asyncio.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield LiveServer(f"http://{host}:{bound}", server, task)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def serve(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    tokens: TokenRegistry | Mapping[str, Any] | None = None,
+    with_worker: bool = False,
+    on_ready: Callable[[str], None] = print,
+) -> None:
+    """Run the API (``ltflow api``) until SIGINT/SIGTERM.
+
+    It connects to the configured Temporal (or starts the embedded dev server), runs the
+    projection service in a thread so the read models follow the event store, and with
+    ``with_worker`` (``ltflow dev``) a worker too. With no tokens configured and a worker here
+    (the one-machine stack) it makes a token with every scope and says it through ``on_ready``.
+    """
+    registry = registry_for(settings, tokens)
+    if not len(registry) and with_worker:
+        registry, token = ephemeral_token()
+        on_ready(f"No LTFLOW_API_TOKENS set: use 'Authorization: Bearer {token}' (all scopes).")
+    async with AsyncExitStack() as stack:
+        events = LearningTeams.from_settings(settings)
+        stack.callback(events.close)
+        projections = ProjectionService.from_settings(settings, events).start()
+        stack.callback(projections.runner.store.close)
+        stack.callback(projections.stop)
+        audit = Audit.from_settings(settings, events)
+        stack.callback(audit.close)
+        client = await stack.enter_async_context(temporal_client(settings))
+        if with_worker:
+            await stack.enter_async_context(Worker(client, task_queue=settings.task_queue))
+        app = create_app(
+            settings,
+            client=LtflowClient(client, settings.task_queue),
+            views=projections.runner.store,
+            tokens=registry,
+            projections=projections,
+            audit=audit,
+        )
+        live = await stack.enter_async_context(running(app, host, port))
+        on_ready(f"ltflow API listening on {live.url} (OpenAPI at {live.url}/docs)")
+        await live.wait()
