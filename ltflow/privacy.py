@@ -222,7 +222,7 @@ class ShreddingMapper(Mapper[UUID]):
         return super().to_stored_event(clone)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        event = super().to_domain_event(stored_event)
+        event: Any = super().to_domain_event(stored_event)
         fields = PERSONAL_FIELDS.get(getattr(event, "TYPE", ""))
         if not fields:
             return event

@@ -61,7 +61,10 @@ class Policy(BaseModel):
 
 
 class Command(BaseModel):
-    """Fields every phase event carries. ``occurred_at`` is business time; None means 'when received'."""
+    """Fields every phase event carries.
+
+    ``occurred_at`` is business time; None means 'when ltflow received it'.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -352,7 +355,7 @@ ALL_TYPES: dict[str, type[Command]] = {
     **SYSTEM_TYPES,
 }
 
-_sender_adapter: TypeAdapter[Command] = TypeAdapter(SenderEvent)  # type: ignore[arg-type]
+_sender_adapter: TypeAdapter[Command] = TypeAdapter(SenderEvent)
 
 
 _TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
@@ -375,7 +378,7 @@ def _invalid(exc: ValidationError, what: str, tag: object = None) -> InvalidEven
 
 
 def parse_sender_event(data: Any) -> Command:
-    """Validate one phase event from a sender; raises :class:`InvalidEventError` with every problem."""
+    """Validate one phase event from a sender; :class:`InvalidEventError` lists every problem."""
     tag = data.get("type") if isinstance(data, dict) else None
     if isinstance(tag, str) and tag in SYSTEM_TYPES:
         raise InvalidEventError(

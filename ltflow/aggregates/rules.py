@@ -64,7 +64,7 @@ CONSEQUENCE_TYPES = frozenset({"team.convened", "phase.entered", "reflection.ope
 
 
 def check_idempotency(state: TeamState, cmd: c.Command) -> Processed | None:
-    """A repeat of an ``event_id`` returns its first record; the same id with other content is a conflict."""
+    """A repeat of an ``event_id`` returns its first record; other content under it conflicts."""
     seen = state.processed.get(cmd.event_id)
     if seen is None:
         return None
@@ -102,14 +102,15 @@ def check_occurred_at(
     if state is not None and occurred_at < state.last_occurred_at:
         raise RuleViolatedError(
             f"occurred_at {occurred_at.isoformat()} is before the team's last recorded event "
-            f"({state.last_occurred_at.isoformat()}); events are recorded in the order they happened.",
+            f"({state.last_occurred_at.isoformat()}); "
+            "events are recorded in the order they happened.",
             occurred_at=occurred_at.isoformat(),
             last_occurred_at=state.last_occurred_at.isoformat(),
         )
 
 
 def check_phase(state: TeamState, cmd: c.Command) -> None:
-    """The event type must belong to the team's current phase, and the team must still be running."""
+    """The event type must belong to the team's current phase, and the team must be running."""
     if cmd.type in CONSEQUENCE_TYPES:
         raise InvalidEventError(f"'{cmd.type}' is recorded by ltflow itself and cannot be sent.")
     if state.status is not Status.ACTIVE and cmd.type != "participant.erased":
@@ -321,7 +322,8 @@ def check_conclude_analysis(
 ) -> list[c.Command]:
     if state.red_threads < 1 or not state.learning_points:
         raise _violated(
-            "The analysis needs at least one red thread and one learning point before it concludes.",
+            "The analysis needs at least one red thread and one learning point "
+            "before it concludes.",
             red_threads=state.red_threads,
             learning_points=len(state.learning_points),
         )
@@ -340,7 +342,8 @@ def check_safety_net(state: TeamState, cmd: c.SafetyNetDefined, _at: datetime) -
     unknown = [lp for lp in cmd.addresses if lp not in state.learning_points]
     if unknown:
         raise _violated(
-            f"A safety net can only address recorded learning points; unknown: {', '.join(unknown)}.",
+            "A safety net can only address recorded learning points; "
+            f"unknown: {', '.join(unknown)}.",
             unknown=unknown,
         )
     if cmd.kind == "experiment" and not cmd.hypothesis:

@@ -2,7 +2,7 @@
 
 :func:`seal` follows the application's notification log from the position of the last anchor.
 Each batch is one transaction on the audit store: for every event after that position it
-appends ``(team, version, digest, link)`` to ``lta_links``, then writes one anchor that commits
+appends ``(position, team, version, digest, link)`` to ``lta_links``, then writes one anchor that commits
 to the heads of the teams the batch advanced, to the access log's head and to the previous
 anchor. A crash before the commit leaves nothing behind, and the batch is sealed again; two
 sealers never interleave (the store's ``seal`` lock); an event whose version is already sealed is
@@ -88,17 +88,16 @@ def _seal_batch(
         return True
     seq = (last.seq if last else 0) + 1
     heads = ledger.sealed_heads(tx, sorted({row[0] for _, row in rows}))
-    links: list[tuple[str, int, bytes, bytes, int]] = []
-    for _, (team, version, topic, state) in rows:
+    links: list[tuple[int, str, int, bytes, bytes, int]] = []
+    for position, (team, version, topic, state) in rows:
         head_version, head_link = heads.get(team, (0, chain.ZERO))
         if version <= head_version:
             result.skipped += 1
             continue
-        event = chain.event_digest(topic, state)
-        new_link = chain.link(head_link, team, version, event)
+        new_link = chain.link(head_link, team, version, topic, state)
         heads[team] = (version, new_link)
-        links.append((team, version, event, new_link, seq))
-    advanced = {team: heads[team] for team in {row[0] for row in links}}
+        links.append((position, team, version, chain.event_digest(topic, state), new_link, seq))
+    advanced = {team: heads[team] for team in {row[1] for row in links}}
     anchor = _anchor(
         seq=seq,
         prev=last.digest if last else chain.ZERO,
@@ -131,13 +130,13 @@ def _anchor(
 
 def _insert(
     tx: Tx,
-    links: list[tuple[str, int, bytes, bytes, int]],
+    links: list[tuple[int, str, int, bytes, bytes, int]],
     anchor: Anchor,
     advanced: dict[str, tuple[int, bytes]],
 ) -> None:
     tx.executemany(
-        f"INSERT INTO {tx.t['lta_links']} (team_id, version, digest, link, anchor) "
-        "VALUES (?,?,?,?,?)",
+        f"INSERT INTO {tx.t['lta_links']} (position, team_id, version, digest, link, anchor) "
+        "VALUES (?,?,?,?,?,?)",
         links,
     )
     tx.executemany(

@@ -33,17 +33,17 @@ TABLES = ("lta_links", "lta_anchors", "lta_anchor_heads", "lta_access")
 Dialect = Literal["sqlite", "postgres"]
 
 _DDL = (
-    "CREATE TABLE IF NOT EXISTS {lta_links} (position BIGINT PRIMARY KEY, team_id TEXT NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS {lta_links} (position {int_pk}, team_id TEXT NOT NULL,"
     " version BIGINT NOT NULL, digest {blob} NOT NULL, link {blob} NOT NULL,"
     " anchor BIGINT NOT NULL)",
     "CREATE UNIQUE INDEX IF NOT EXISTS lta_links_team ON {lta_links} (team_id, version)",
-    "CREATE TABLE IF NOT EXISTS {lta_anchors} (seq BIGINT PRIMARY KEY, position BIGINT NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS {lta_anchors} (seq {int_pk}, position BIGINT NOT NULL,"
     " anchored_at TEXT NOT NULL, events BIGINT NOT NULL, access_seq BIGINT NOT NULL,"
     " access_digest {blob} NOT NULL, prev {blob} NOT NULL, digest {blob} NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {lta_anchor_heads} (seq BIGINT NOT NULL, team_id TEXT NOT NULL,"
     " version BIGINT NOT NULL, link {blob} NOT NULL, PRIMARY KEY (seq, team_id))",
     "CREATE INDEX IF NOT EXISTS lta_anchor_heads_team ON {lta_anchor_heads} (team_id, seq)",
-    "CREATE TABLE IF NOT EXISTS {lta_access} (seq BIGINT PRIMARY KEY, at TEXT NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS {lta_access} (seq {int_pk}, at TEXT NOT NULL,"
     " actor TEXT NOT NULL, on_behalf_of TEXT, channel TEXT NOT NULL, action TEXT NOT NULL,"
     " team_id TEXT, detail TEXT NOT NULL, prev {blob} NOT NULL, digest {blob} NOT NULL)",
 )
@@ -125,8 +125,9 @@ class AuditStore(ABC):
             return PostgresAuditStore.from_env(settings.eventsourcing_env())
         return SQLiteAuditStore(Path(settings.data_dir) / AUDIT_FILE)
 
-    def ddl(self, blob: str) -> list[str]:
-        return [statement.format(blob=blob, **self.t) for statement in _DDL]
+    def ddl(self, blob: str, int_pk: str) -> list[str]:
+        """The tables, in this dialect's words for a blob and an integer primary key."""
+        return [statement.format(blob=blob, int_pk=int_pk, **self.t) for statement in _DDL]
 
 
 class SQLiteAuditStore(AuditStore):
@@ -150,7 +151,7 @@ class SQLiteAuditStore(AuditStore):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("BEGIN IMMEDIATE")
-            for statement in [*self.ddl("BLOB"), *_sqlite_triggers()]:
+            for statement in [*self.ddl("BLOB", "INTEGER PRIMARY KEY"), *_sqlite_triggers()]:
                 conn.execute(statement)
             conn.execute("COMMIT")
             self._conn = conn
@@ -225,7 +226,7 @@ class PostgresAuditStore(AuditStore):
             return
         with self.datastore.get_connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._key("ddl"),))
-            for statement in self.ddl("BYTEA"):
+            for statement in self.ddl("BYTEA", "BIGINT PRIMARY KEY"):
                 conn.execute(statement)
             conn.execute(
                 f'CREATE OR REPLACE FUNCTION "{self.schema}".lta_append_only() RETURNS trigger '
