@@ -44,6 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--actor", default="cli")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
 
+    participant = commands.add_parser(
+        "participant", help="a participant's rights (erasure)"
+    ).add_subparsers(dest="participant_command", required=True, metavar="ACTION")
+    erase = participant.add_parser(
+        "erase", help="erase a participant (crypto-shredding); the history records that it happened"
+    )
+    erase.add_argument("team_id", type=UUID)
+    erase.add_argument("participant_id")
+    erase.add_argument("--reason", default=None)
+    erase.add_argument("--actor", default="cli")
+    erase.add_argument("--json", action="store_true", help="machine-readable output")
+
     try:
         from ltflow.projections.cli import add_parser as add_projections
     except ImportError:  # pragma: no cover - projections are part of every install
@@ -64,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"ltflow: {exc}", file=sys.stderr)
         return USAGE
-    quiet = args.command in ("demo", "team")  # their output is the screen; logs only warn
+    quiet = args.command in (
+        "demo",
+        "team",
+        "participant",
+    )  # their output is the screen; logs only warn
     configure_logging(settings.log_format, level=logging.WARNING if quiet else logging.INFO)
     try:
         return _dispatch(args, settings)
@@ -90,6 +106,22 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return OK
     if args.command == "team":
         return asyncio.run(_team(args, settings))
+    if args.command == "participant":
+        from ltflow.erasure import erase_participant
+
+        summary = asyncio.run(
+            erase_participant(
+                settings, args.team_id, args.participant_id, actor=args.actor, reason=args.reason
+            )
+        )
+        if args.json:
+            print(summary.model_dump_json())
+        else:
+            print(
+                f"Erased {args.participant_id} from team {args.team_id}: their personal fields "
+                "are unreadable from now on, and the read models were rebuilt."
+            )
+        return OK
     handler = getattr(args, "handler", None)
     if handler is not None:
         return int(handler(args, settings))

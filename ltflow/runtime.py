@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -56,6 +57,10 @@ async def temporal_client(
         )
         yield client
         return
+    running = await _running_embedded(settings, plugin)
+    if running is not None:
+        yield running  # an ``ltflow dev`` or ``ltflow worker`` on this machine already hosts it
+        return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_local(
         namespace=settings.temporal_namespace,
@@ -76,6 +81,21 @@ async def temporal_client(
         yield env.client
     finally:
         await env.shutdown()
+
+
+async def _running_embedded(settings: Settings, plugin: LtflowPlugin) -> Client | None:
+    address = f"127.0.0.1:{settings.embedded_temporal_port}"
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex(("127.0.0.1", settings.embedded_temporal_port)) != 0:
+            return None
+    try:
+        return await asyncio.wait_for(
+            Client.connect(address, namespace=settings.temporal_namespace, plugins=[plugin]),
+            timeout=5,
+        )
+    except (OSError, RuntimeError, TimeoutError):
+        return None
 
 
 def build_worker(client: Client, settings: Settings) -> Worker:

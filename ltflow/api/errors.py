@@ -196,6 +196,11 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(
                 request, NotFoundError(f"There is no endpoint {request.method} {request.url.path}.")
             )
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot even decode (not UTF-8, say): malformed JSON.
+            return error_response(
+                request, InvalidEventError("The body is not valid JSON (it must be UTF-8 text).")
+            )
         return error_response(request, BadRequestError(_sentence(str(exc.detail))), exc.status_code)
 
     async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:

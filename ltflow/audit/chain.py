@@ -29,6 +29,7 @@ _ABSENT = b"\xff\xff\xff\xff"
 _LEN32 = _U32.pack(32)
 _TAG_EVENT = _U32.pack(5) + b"event"
 _TAG_LINK = _U32.pack(4) + b"link"
+_LINK_HEAD = _TAG_LINK + _LEN32
 
 Field = str | bytes | int | None
 
@@ -61,30 +62,25 @@ def event_digest(topic: str, state: bytes) -> bytes:
 
 def link(prev: bytes, team_id: str, version: int, topic: str, state: bytes) -> bytes:
     """``digest("link", prev, team_id, version, topic, state)``: one step of a team's chain."""
+    return link_with(prev, field(team_id), version, topic, state)
+
+
+def link_with(prev: bytes, team: bytes, version: int, topic: str, state: bytes) -> bytes:
+    """:func:`link` with the team id already encoded as a field (the hot path)."""
+    t = _TOPICS.get(topic) or topic_field(topic)
     return sha256(
-        _TAG_LINK
-        + _LEN32
-        + prev
-        + field(team_id)
-        + _I64.pack(version)
-        + topic_field(topic)
-        + _U32.pack(len(state))
-        + state
+        _LINK_HEAD + prev + team + _I64.pack(version) + t + _U32.pack(len(state)) + state
     ).digest()
 
 
 def chain(team_id: str, rows: Sequence[tuple[int, str, bytes]]) -> list[bytes]:
     """The links over a team's stored rows ``(version, topic, state)``, in the given order."""
     team = field(team_id)
-    pack, pack32, topics = _I64.pack, _U32.pack, _TOPICS
     prev = ZERO
     out: list[bytes] = []
-    append = out.append
     for version, topic, state in rows:
-        t = topics.get(topic) or topic_field(topic)
-        data = _TAG_LINK + _LEN32 + prev + team + pack(version) + t + pack32(len(state)) + state
-        prev = sha256(data).digest()
-        append(prev)
+        prev = link_with(prev, team, version, topic, state)
+        out.append(prev)
     return out
 
 

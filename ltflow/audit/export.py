@@ -65,7 +65,7 @@ def write_export(out: TextIO, data: ExportInput) -> ExportSummary:
     """Write the export to ``out``; returns its size, head and checksum."""
     versions = [v for v, _, _ in data.rows]
     digests = [chain.event_digest(topic, state) for _, topic, state in data.rows]
-    links = chain.chain(data.team_id, versions, digests)
+    links = chain.chain(data.team_id, data.rows)
     checksum = hashlib.sha256()
     count = 0
     for line in _body(data, digests, links):

@@ -75,49 +75,82 @@ def check_team(
     anchored: Sequence[Head] = (),
 ) -> TeamCheck:
     """Compare a team's stored rows ``(version, topic, state)`` (in version order) with its seal."""
-    versions = [row[0] for row in stored]
-    digests = [chain.event_digest(topic, state) for _, topic, state in stored]
+    links = chain.chain(team_id, stored)
     s_versions = [s[0] for s in sealed]
-    s_digests = [s[1] for s in sealed]
-    found = _check_links(team_id, sealed, s_versions, s_digests)
+    found = _seal_gaps(team_id, s_versions)
     n = len(sealed)
-    if versions[:n] != s_versions or digests[:n] != s_digests:
-        found += _compare(team_id, versions, digests, s_versions, s_digests)
-    elif len(versions) > n:
-        found.append(_unsealed(team_id, versions[n:]))
+    if [row[0] for row in stored[:n]] == s_versions and links[:n] == [s[2] for s in sealed]:
+        if len(stored) > n:
+            found.append(unsealed_note(team_id, [row[0] for row in stored[n:]]))
+    else:
+        digests = [chain.event_digest(topic, state) for _, topic, state in stored]
+        altered, edited = _check_links(team_id, stored, digests, sealed)
+        versions = [row[0] for row in stored]
+        fixed = [
+            sealed_digest if v in edited else d
+            for v, d, sealed_digest in _with_sealed(versions, digests, sealed)
+        ]
+        found += _compare(team_id, versions, fixed, s_versions, [s[1] for s in sealed])
+        found += altered
     found += _check_anchored(team_id, sealed, anchored)
-    head = chain.chain(team_id, versions, digests)[-1] if versions else None
-    return TeamCheck(team_id, len(stored), n, head, found)
+    return TeamCheck(team_id, len(stored), n, links[-1] if links else None, found)
+
+
+def _with_sealed(
+    versions: list[int], digests: list[bytes], sealed: Sequence[Sealed]
+) -> list[tuple[int, bytes, bytes]]:
+    by_version = {s[0]: s[1] for s in sealed}
+    return [(v, d, by_version.get(v, d)) for v, d in zip(versions, digests, strict=True)]
+
+
+def _seal_gaps(team_id: str, versions: list[int]) -> list[Finding]:
+    if not versions or (versions[0] == 1 and versions[-1] == len(versions)):
+        return []
+    missing = sorted(set(range(1, versions[-1] + 1)) - set(versions))
+    return [
+        Finding(
+            kind="seal_gap",
+            team_id=team_id,
+            version=missing[0] if missing else versions[0],
+            message=f"The sealed chain lacks versions {_ranges(missing)}: they were removed "
+            "before they were sealed, or the audit store was edited.",
+        )
+    ]
 
 
 def _check_links(
-    team_id: str, sealed: Sequence[Sealed], versions: list[int], digests: list[bytes]
-) -> list[Finding]:
-    found: list[Finding] = []
-    if versions and (versions[0] != 1 or versions[-1] != len(versions)):
-        missing = sorted(set(range(1, versions[-1] + 1)) - set(versions))
-        found.append(
-            Finding(
-                kind="seal_gap",
-                team_id=team_id,
-                version=missing[0] if missing else versions[0],
-                message=f"The sealed chain lacks versions {_ranges(missing)}: they were removed "
-                "before they were sealed, or the audit store was edited.",
-            )
-        )
-    expected = chain.chain(team_id, versions, digests)
-    altered = [s[0] for s, e in zip(sealed, expected, strict=True) if s[2] != e]
-    if altered:
-        found.append(
-            Finding(
-                kind="link_altered",
-                team_id=team_id,
-                version=altered[0],
-                message=f"The sealed links at versions {_ranges(altered)} do not follow from the "
-                "sealed digests: the audit store was edited.",
-            )
-        )
-    return found
+    team_id: str,
+    stored: Sequence[tuple[int, str, bytes]],
+    digests: list[bytes],
+    sealed: Sequence[Sealed],
+) -> tuple[list[Finding], set[int]]:
+    """Each sealed link must follow from the sealed link before it and the stored row at its
+    version. Where the row still has its sealed digest (or still yields the sealed link), a
+    disagreement can only be an edit of the audit store itself. Returns the findings and the
+    versions whose sealed *digest* was edited (their rows are unchanged)."""
+    rows = {row[0]: (row, d) for row, d in zip(stored, digests, strict=True)}
+    altered: list[int] = []
+    edited: set[int] = set()
+    prev = chain.ZERO
+    for version, digest, sealed_link, _ in sealed:
+        found = rows.get(version)
+        if found is not None:
+            (_, topic, state), d = found
+            local = chain.link(prev, team_id, version, topic, state) == sealed_link
+            if local != (d == digest):
+                altered.append(version)
+                if local:
+                    edited.add(version)
+        prev = sealed_link
+    if not altered:
+        return [], edited
+    message = (
+        f"The sealed chain at versions {_ranges(altered)} was edited in the audit store "
+        "(the stored events there are as sealed)."
+    )
+    return [
+        Finding(kind="link_altered", team_id=team_id, version=altered[0], message=message)
+    ], edited
 
 
 def _compare(
@@ -160,7 +193,7 @@ def _compare(
     gone = [s for s in s_versions if s not in present and not (s in stored and identity[s] is None)]
     found += _gone(team_id, gone, head, max(stored, default=0))
     if pending:
-        found.append(_unsealed(team_id, pending))
+        found.append(unsealed_note(team_id, pending))
     return found
 
 
@@ -217,7 +250,7 @@ def _check_anchored(
     return found
 
 
-def _unsealed(team_id: str, versions: list[int]) -> Finding:
+def unsealed_note(team_id: str, versions: list[int]) -> Finding:
     return Finding(
         kind="unsealed",
         team_id=team_id,

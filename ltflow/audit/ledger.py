@@ -163,3 +163,14 @@ def sealed_heads(tx: Tx, team_ids: Sequence[str]) -> dict[str, tuple[int, bytes]
         if row is not None:
             found[team] = (int(row[0]), bytes(row[1]))
     return found
+
+
+def scan_links(tx: Tx, after: int, upto: int | None) -> list[tuple[int, str, int, bytes, int]]:
+    """Sealed links with ``after < position <= upto`` (no upper bound for None), by position:
+    ``(position, team_id, version, link, anchor seq)``."""
+    sql = f"SELECT position, team_id, version, link, anchor FROM {tx.t['lta_links']} WHERE "
+    if upto is None:
+        rows = tx.fetchall(sql + "position > ? ORDER BY position", (after,))
+    else:
+        rows = tx.fetchall(sql + "position > ? AND position <= ? ORDER BY position", (after, upto))
+    return [(p, t, v, bytes(lk), a) for p, t, v, lk, a in rows]

@@ -5,8 +5,9 @@ The check, step by step (``docs/audit.md`` says the same for anyone reimplementi
 1. Every line is a JSON object; the first is the ``header`` of format ``ltflow-audit-export/1``,
    the last is the ``trailer``.
 2. Event lines come in version order 1, 2, 3, ... For each, ``digest`` must equal
-   ``digest("event", topic, base64decode(state))`` and ``link`` must equal
-   ``digest("link", previous link (32 zero bytes first), team_id, version, digest)``. Where the
+   ``digest("event", topic, state)`` and ``link`` must equal ``digest("link", previous line's
+   link (32 zero bytes first), team_id, version, topic, state)``, with ``state`` the
+   base64-decoded bytes. Where the
    state is plain JSON, its ``payload``, ``actor``, ``event_id`` and times must be those the
    readable ``event`` shows.
 3. For every anchor line, this team's leaf ``digest("head", team_id, version, link at that
@@ -36,6 +37,8 @@ from ltflow.audit.findings import Finding
 from ltflow.audit.verify import VerifyReport
 
 _READABLE_TIMES = (("occurred_at", "occurred_at"), ("timestamp", "recorded_at"))
+#: How :mod:`ltflow.privacy` marks a personal field sealed under a participant's key.
+SEALED_PREFIX = "ltflow-pii:"
 
 
 class _Invalid(ValueError):
@@ -103,38 +106,54 @@ def _frame(records: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any
 def _check_events(
     team_id: str, events: list[dict[str, Any]]
 ) -> tuple[list[Finding], dict[int, bytes]]:
+    """Each line against its own bytes and the line before it; returns the findings and the
+    chain recomputed from the bytes alone (for the anchors and the trailer)."""
     found: list[Finding] = []
     links: dict[int, bytes] = {}
-    prev, expected = chain.ZERO, 1
+    written, recomputed, expected = chain.ZERO, chain.ZERO, 1
     for record in events:
-        version = int(record["version"])
+        version, topic = int(record["version"]), str(record["topic"])
         if version != expected:
             kind = "deleted" if version > expected else "reordered"
             found.append(_at(kind, team_id, version, f"Version {version} follows {expected - 1}."))
         state = _b64(record["state"], version)
-        digest = chain.event_digest(str(record["topic"]), state)
-        if digest.hex() != record.get("digest"):
+        digest_ok = chain.event_digest(topic, state).hex() == record.get("digest")
+        link_ok = chain.link(written, team_id, version, topic, state).hex() == record.get("link")
+        if not digest_ok and not link_ok:
             found.append(_at("changed", team_id, version, f"Version {version}'s bytes changed."))
-        prev = chain.link(prev, team_id, version, digest)
-        if prev.hex() != record.get("link"):
-            found.append(_at("link_altered", team_id, version, f"Link {version} is wrong."))
+        elif not (digest_ok and link_ok):
+            message = f"The digest or link written for version {version} is wrong."
+            found.append(_at("link_altered", team_id, version, message))
         if not _readable_matches(state, record.get("event")):
             message = f"The readable part of version {version} is not what its bytes say."
             found.append(_at("changed", team_id, version, message))
-        links[version], expected = prev, version + 1
+        recomputed = chain.link(recomputed, team_id, version, topic, state)
+        written = _hex(record.get("link"))
+        links[version], expected = recomputed, version + 1
     return found, links
 
 
+def _hex(text: Any) -> bytes:
+    try:
+        return bytes.fromhex(str(text))
+    except ValueError:
+        return b""
+
+
 def _readable_matches(state: bytes, readable: Any) -> bool:
-    """Where the stored state is plain JSON, the readable part must say the same."""
+    """Where the stored state is plain JSON, the readable part must say the same (personal
+    fields sealed per participant, see :mod:`ltflow.privacy`, can only be read with their key,
+    so there any readable value is accepted: the bytes are what the chain covers)."""
     try:
         stored = json.loads(state)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return True  # encrypted or compressed: only the bytes count
-    if not isinstance(stored, dict) or not isinstance(readable, dict):
-        return readable is None or not isinstance(stored, dict)
+        return True  # encrypted at rest or compressed: only the bytes count
+    if not isinstance(stored, dict):
+        return True
+    if not isinstance(readable, dict):
+        return readable is None
     for key in ("payload", "actor", "event_id"):
-        if stored.get(key) != readable.get(key):
+        if not _same(stored.get(key), readable.get(key)):
             return False
     for stored_key, readable_key in _READABLE_TIMES:
         value = stored.get(stored_key)
@@ -142,6 +161,24 @@ def _readable_matches(state: bytes, readable: Any) -> bool:
         if text != readable.get(readable_key):
             return False
     return True
+
+
+def _same(stored: Any, readable: Any) -> bool:
+    if isinstance(stored, str) and stored.startswith(SEALED_PREFIX):
+        return True
+    if isinstance(stored, dict):
+        return (
+            isinstance(readable, dict)
+            and stored.keys() == readable.keys()
+            and all(_same(v, readable[k]) for k, v in stored.items())
+        )
+    if isinstance(stored, list):
+        return (
+            isinstance(readable, list)
+            and len(stored) == len(readable)
+            and all(_same(a, b) for a, b in zip(stored, readable, strict=True))
+        )
+    return bool(stored == readable)
 
 
 def _check_anchor(team_id: str, record: dict[str, Any], links: dict[int, bytes]) -> list[Finding]:

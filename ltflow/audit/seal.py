@@ -2,8 +2,8 @@
 
 :func:`seal` follows the application's notification log from the position of the last anchor.
 Each batch is one transaction on the audit store: for every event after that position it
-appends ``(position, team, version, digest, link)`` to ``lta_links``, then writes one anchor that commits
-to the heads of the teams the batch advanced, to the access log's head and to the previous
+appends ``(position, team, version, digest, link)`` to ``lta_links``, then writes one anchor that
+commits to the heads of the teams the batch advanced, to the access log's head and to the previous
 anchor. A crash before the commit leaves nothing behind, and the batch is sealed again; two
 sealers never interleave (the store's ``seal`` lock); an event whose version is already sealed is
 never sealed again (a row re-inserted under a new notification id is judged by ``verify``). So

@@ -21,7 +21,12 @@ from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import ApplicationRecorder, JSONTranscoder, Notification
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    JSONTranscoder,
+    Mapper,
+    Notification,
+)
 from eventsourcing.utils import resolve_topic
 
 from ltflow.aggregates.learning_team import LearningTeam
@@ -57,6 +62,22 @@ class _Kind:
     class_version: int = 1
 
 
+def _types_needing_mapper(mapper: Mapper[Any]) -> frozenset[str] | None:
+    """Event types whose decoding the mapper changes beyond the library's (None: unknown, all).
+
+    ltflow's :class:`~ltflow.privacy.ShreddingMapper` opens sealed personal fields of a few
+    types; every other type it decodes exactly as the library's own mapper does.
+    """
+    from ltflow.privacy import PERSONAL_FIELDS, ShreddingMapper
+
+    decode = type(mapper).to_domain_event
+    if decode is Mapper.to_domain_event:
+        return frozenset()
+    if decode is ShreddingMapper.to_domain_event:
+        return frozenset(PERSONAL_FIELDS)
+    return None
+
+
 class EventLog:
     """Read access to one application's notification log."""
 
@@ -64,9 +85,11 @@ class EventLog:
         self.recorder: ApplicationRecorder = app.recorder
         self.mapper = app.mapper
         transcoder = app.mapper.transcoder
-        #: The cheap decoding is exact only for the library's JSON transcoder (checked below).
-        self._json = type(transcoder) is JSONTranscoder
         self._names = transcoder.names if isinstance(transcoder, JSONTranscoder) else {}
+        #: Event types the mapper itself must decode (None: all of them).
+        self._via_mapper = _types_needing_mapper(app.mapper)
+        if type(transcoder) is not JSONTranscoder:
+            self._via_mapper = None
         self._kinds: dict[str, _Kind] = {}
 
     def read(self, after: int, limit: int) -> list[tuple[int, TeamEvent | None]]:
@@ -84,17 +107,11 @@ class EventLog:
         kind = self._kind(row[3])
         if kind.type is None:
             return None
-        state = row[4]
-        mapper = self.mapper
-        if mapper.cipher is not None:
-            state = mapper.cipher.decrypt(state)
-        if mapper.compressor is not None:
-            state = mapper.compressor.decompress(state)
-        # Exact when nothing below the top level was transcoded (no object hook needed) and no
-        # upcast is due; anything else goes through the mapper, as the aggregate's events do.
-        if self._json and state.count(_TYPED) == _TOP_LEVEL_TYPED:
-            fields = json.loads(state)
-            if fields.get("class_version", 1) == kind.class_version:
+        if self._via_mapper is not None and kind.type not in self._via_mapper:
+            fields = self._fields(row[4])
+            # Exact when nothing below the top level was transcoded (so no object hook is
+            # needed) and no upcast is due; anything else goes through the mapper.
+            if fields is not None and fields.get("class_version", 1) == kind.class_version:
                 occurred = fields["occurred_at"]
                 return StoredTeamEvent(
                     kind.type,
@@ -112,6 +129,17 @@ class EventLog:
             state=row[4],
         )
         return cast("TeamEvent", self.mapper.to_domain_event(notification))
+
+    def _fields(self, state: bytes) -> dict[str, Any] | None:
+        mapper = self.mapper
+        if mapper.cipher is not None:
+            state = mapper.cipher.decrypt(state)
+        if mapper.compressor is not None:
+            state = mapper.compressor.decompress(state)
+        if state.count(_TYPED) != _TOP_LEVEL_TYPED:
+            return None
+        fields: dict[str, Any] = json.loads(state)
+        return fields
 
     def _kind(self, topic: str) -> _Kind:
         kind = self._kinds.get(topic)

@@ -119,6 +119,9 @@ class ViewStore(ABC):
     def close(self) -> None:
         """Release connections."""
 
+    def purge(self) -> None:  # noqa: B027 - a no-op where the database keeps nothing
+        """Make deleted rows unrecoverable from the files (after an erasure and a rebuild)."""
+
     def __enter__(self) -> Self:
         return self
 
@@ -152,6 +155,8 @@ class SQLiteViewStore(ViewStore):
             self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
         )
         conn.execute("PRAGMA journal_mode=WAL")
+        # Deleted rows are overwritten, so an erased participant's text leaves the file.
+        conn.execute("PRAGMA secure_delete=ON")
         # Tracking commits with the rows it tracks, so a lost tail after power loss is simply
         # processed again: NORMAL is as safe as FULL here, and much faster.
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -186,6 +191,13 @@ class SQLiteViewStore(ViewStore):
             yield Tx(cursor, "sqlite")
         finally:
             conn.rollback()
+
+    def purge(self) -> None:
+        """Copy the write-ahead log home and empty it: old page images go with it."""
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = self._connect()
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._write_lock:
@@ -236,6 +248,21 @@ class PostgresViewStore(ViewStore):
 
         with self.datastore.get_connection() as conn, conn.transaction():
             yield Tx(conn.cursor(row_factory=tuple_row), "postgres")
+
+    def purge(self) -> None:
+        """Rewrite the view tables (``VACUUM FULL``), so dead row versions leave the files."""
+        with self.datastore.get_connection() as conn:
+            rows = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
+                (self.schema, PREFIX + "%"),
+            ).fetchall()
+            conn.commit()
+            conn.autocommit = True
+            try:
+                for (name,) in rows:
+                    conn.execute(f'VACUUM FULL "{self.schema}"."{name}"')
+            finally:
+                conn.autocommit = False
 
     def close(self) -> None:
         self._factory.close()
