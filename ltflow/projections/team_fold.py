@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from ltflow.aggregates.state import ERASED_FINGERPRINT as ERASED
 from ltflow.aggregates.state import PHASE_LABELS, Phase, Status
 from ltflow.projections.team_models import (
     CriterionView,
@@ -206,6 +207,23 @@ def _abandoned(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     v.status, v.abandoned_at, v.abandon_reason = Status.ABANDONED, at, p.get("reason")
 
 
+def _participant_erased(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    """Scrub what an incremental view still holds; a rebuild reads ``[erased]`` anyway."""
+    pid = p["participant_id"]
+    known = v.participant(pid)
+    if known is not None:
+        known.display_name = ERASED if known.display_name is not None else None
+        known.withdrawal_reason = ERASED if known.withdrawal_reason is not None else None
+        if known.active:
+            known.active, known.withdrawn_at = False, at
+    for perspective in v.perspectives:
+        if perspective.participant_id == pid:
+            perspective.perspective = ERASED
+    for note in v.reflection_notes:
+        if note.participant_id == pid:
+            note.note = ERASED
+
+
 def _phase_entered(v: TeamDetailView, p: dict[str, Any], _at: datetime) -> None:
     v.phase = Phase(p["phase"])
     v.phase_name = PHASE_LABELS[v.phase]
@@ -233,6 +251,7 @@ STEPS: dict[str, Step] = {
     "team.closed": _closed,
     "team.abandoned": _abandoned,
     "phase.entered": _phase_entered,
+    "participant.erased": _participant_erased,
     "reflection.opened": _reflection_opened,
     "reflection.reminder_due": _reminded,
     "reflection.overdue": _reflection_overdue,

@@ -111,6 +111,10 @@ async def test_no_personal_field_leaks_and_erasure_reaches_every_copy(
 
             # Erasure: anna asks to be forgotten.
             await stack.ltflow.send(team_id, erasure_event("p-anna", "GDPR"), actor="po")
+            ProjectionRunner(app, store).catch_up()  # incremental: the fold scrubs her
+            incremental = repr(learning_library.list_library(store))
+            assert f"{CONSENTED} anna" not in incremental
+            assert f"{CONSENTED} chen" in incremental
             ProjectionRunner(app, store).rebuild(["team_detail"])
             store.purge()
             history = app.history(team_id)

@@ -61,6 +61,7 @@ SENDER_BODIES: dict[str, dict[str, Any]] = {
     "story.communicated": {"audience": "Ward managers", "channel": "meeting", "summary": "Ours."},
     "team.closed": {},
     "team.abandoned": {"reason": "Merged with another case."},
+    "participant.erased": {"participant_id": "p-anna", "reason": "GDPR request"},
 }
 
 #: Each sender type with one required field (if it has any) to leave out.
@@ -80,6 +81,7 @@ REQUIRED_FIELD: dict[str, str] = {
     "safety_net.completed": "safety_net_id",
     "story.communicated": "channel",
     "team.abandoned": "reason",
+    "participant.erased": "participant_id",
 }
 
 CONVENE_BODY: dict[str, Any] = {
@@ -410,8 +412,8 @@ def test_a_stored_system_command_loads_back_equal(cmd: c.Command) -> None:
     assert c.load_command(cmd.type, payload) == cmd
 
 
-def test_the_vocabulary_has_twenty_sender_types_and_six_system_types() -> None:
-    assert len(c.SENDER_TYPES) == 20
+def test_the_vocabulary_has_twenty_one_sender_types_and_six_system_types() -> None:
+    assert len(c.SENDER_TYPES) == 21
     assert len(c.SYSTEM_TYPES) == 6
     assert set(c.ALL_TYPES) == {"team.convened", *c.SENDER_TYPES, *c.SYSTEM_TYPES}
     assert not set(c.SENDER_TYPES) & set(c.SYSTEM_TYPES)

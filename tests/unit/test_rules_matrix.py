@@ -23,7 +23,7 @@ from ltflow.aggregates.errors import (
     WrongPhaseError,
 )
 from ltflow.aggregates.learning_team import LearningTeam
-from ltflow.aggregates.state import Phase, Processed, Status
+from ltflow.aggregates.state import ERASED_FINGERPRINT, Phase, Processed, Status, evolve
 from tests.unit.builders import (
     EVERYWHERE,
     T0,
@@ -42,6 +42,7 @@ ALL = frozenset(Phase)
 #: Contract section 2, written out: the phases each type may arrive in. Two readings of the
 #: contract are deliberate in the rulebook and pinned here: a participant may withdraw in any
 #: phase (people may always step out), and safety nets may still be completed in phase 7.
+#: ``participant.erased`` (a person's right to be forgotten) is an extension of the contract.
 EXPECTED_PHASES: dict[str, frozenset[Phase]] = {
     "participant.invited": frozenset({P.GOAL_AND_SCOPE}),
     "participant.withdrawn": ALL,
@@ -65,6 +66,7 @@ EXPECTED_PHASES: dict[str, frozenset[Phase]] = {
     "story.communicated": frozenset({P.COMMUNICATE}),
     "team.closed": frozenset({P.COMMUNICATE}),
     "team.abandoned": ALL,
+    "participant.erased": ALL,
     "reflection.reminder_due": frozenset({P.PROCESSING_TIME}),
     "reflection.overdue": frozenset({P.PROCESSING_TIME}),
     "review.due": frozenset({P.FOLLOW_UP}),
@@ -72,6 +74,8 @@ EXPECTED_PHASES: dict[str, frozenset[Phase]] = {
 }
 #: Recorded by ltflow as consequences only; ``decide`` refuses them as input.
 NEVER_DECIDED = frozenset({"team.convened", "phase.entered", "reflection.opened"})
+#: Still accepted once the team is closed or abandoned.
+AFTER_THE_END = frozenset({"participant.erased"})
 
 
 # --- a valid instance of every type, for the team as it stands -----------------------------------
@@ -187,6 +191,9 @@ VALID: dict[str, Callable[[Walk], c.Command]] = {
     ),
     "team.closed": lambda w: c.TeamClosed(event_id=w.eid("close")),
     "team.abandoned": lambda w: c.TeamAbandoned(event_id=w.eid("abandon"), reason="Reorganised."),
+    "participant.erased": lambda w: c.ParticipantErased(
+        event_id=w.eid("erase"), participant_id="p-dewi", reason="Asked to be forgotten."
+    ),
     "phase.entered": lambda w: c.PhaseEntered(
         event_id=w.eid("phase"),
         phase=min(int(w.state.phase) + 1, 7),
@@ -270,6 +277,8 @@ def _expectation(type_: str, where: Where) -> str:
     if type_ in NEVER_DECIDED:
         return "invalid_event"
     if isinstance(where, Phase) and where in EXPECTED_PHASES[type_]:
+        return "allowed"
+    if not isinstance(where, Phase) and type_ in AFTER_THE_END:
         return "allowed"
     return "wrong_phase"
 
@@ -822,6 +831,83 @@ def test_reflection_timers_fire_once_each() -> None:
         walk.send(
             c.ReflectionOverdue(event_id="timer-overdue-2", latest=latest, facilitator="f-fatima")
         )
+
+
+# --- erasure (an extension of the contract: the right to be forgotten) ---------------------------
+
+
+def _erase(walk: Walk, participant_id: str) -> list[c.Command]:
+    walk.tick()
+    return walk.send(c.ParticipantErased(event_id=walk.eid("erase"), participant_id=participant_id))
+
+
+def test_an_erased_participant_leaves_the_team_and_is_listed_as_erased() -> None:
+    walk = _phase_one(4)
+    assert _erase(walk, "p-2")[1:] == []
+    assert walk.state.participants["p-2"] is False
+    assert walk.state.erased == ["p-2"]
+    assert "p-2" not in walk.state.active_participants
+
+
+def test_an_erased_participant_no_longer_counts_towards_the_team_size() -> None:
+    walk = _phase_one(3)
+    _erase(walk, "p-3")
+    with pytest.raises(RuleViolatedError, match="there are 2"):
+        walk.confirm_scope()
+
+
+def test_an_erased_participant_cannot_be_invited_again_under_the_same_id() -> None:
+    walk = _phase_one(3)
+    _erase(walk, "p-1")
+    with pytest.raises(RuleViolatedError, match="'p-1' was erased from this team; invite them"):
+        walk.invite("p-1")
+
+
+def test_a_withdrawn_participant_can_still_be_erased() -> None:
+    walk = _phase_one(3)
+    walk.withdraw("p-1")
+    _erase(walk, "p-1")
+    assert walk.state.erased == ["p-1"]
+
+
+def test_someone_who_was_never_on_the_team_cannot_be_erased() -> None:
+    walk = _phase_one(3)
+    with pytest.raises(RuleViolatedError, match="'p-ghost' was never on this team"):
+        _erase(walk, "p-ghost")
+
+
+def test_a_participant_is_erased_only_once() -> None:
+    walk = _phase_one(3)
+    _erase(walk, "p-1")
+    with pytest.raises(RuleViolatedError, match="'p-1' is already erased"):
+        _erase(walk, "p-1")
+
+
+@pytest.mark.parametrize("where", ["closed", "abandoned"])
+def test_a_participant_can_be_erased_after_the_team_has_ended(where: Where) -> None:
+    walk = walk_to(where)
+    status = walk.state.status
+    _erase(walk, "p-bram")
+    assert walk.state.erased == ["p-bram"]
+    assert walk.state.status is status
+
+
+def test_an_event_whose_content_was_erased_still_counts_as_a_repeat() -> None:
+    walk = walk_to(P.GOAL_AND_SCOPE)
+    cmd = c.ParticipantInvited(event_id="inv-eva", participant_id="p-eva", role="nurse")
+    walk.tick()
+    decided = walk.decide(cmd)
+    # As the aggregate folds it once the participant's key is shredded: the digest is unreadable.
+    evolve(
+        walk.state,
+        decided[0],
+        version=walk.state.version + 1,
+        occurred_at=walk.now,
+        fingerprint=ERASED_FINGERPRINT,
+    )
+    other = c.ParticipantInvited(event_id="inv-eva", participant_id="p-eva", role="doctor")
+    seen = rules.check_idempotency(walk.state, other)
+    assert seen == Processed(fingerprint=ERASED_FINGERPRINT, version=walk.state.version)
 
 
 # --- closing and abandoning ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from ltflow.aggregates import commands as c
 from ltflow.aggregates import rules
-from ltflow.aggregates.errors import IdempotencyConflictError, LtflowError
+from ltflow.aggregates.errors import IdempotencyConflictError, LtflowError, RuleViolatedError
 from ltflow.aggregates.state import Phase, Processed, Status
 from tests.unit.builders import T0, Walk, replay
 
@@ -240,7 +240,11 @@ def _plausible(draw: Draw, walk: Walk, eid: str) -> c.Command:
         ],
     }
     # People may step out at any time; in sessions 1 and 2 that may stall the team (fine too).
-    withdraw = [lambda: c.ParticipantWithdrawn(event_id=eid, participant_id=person())]
+    withdraw: list[Callable[[], c.Command]] = [
+        lambda: c.ParticipantWithdrawn(event_id=eid, participant_id=person())
+    ]
+    if draw(st.integers(0, 9)) == 0:  # now and then someone asks to be forgotten
+        withdraw.append(lambda: c.ParticipantErased(event_id=eid, participant_id=person()))
     make: Callable[[], c.Command] = draw(
         st.sampled_from(options[s.phase] + (withdraw if s.phase >= Phase.PROCESSING_TIME else []))
     )
@@ -314,6 +318,7 @@ def _arbitrary(draw: Draw, walk: Walk, eid: str) -> c.Command:
         "safety_net.completed": {"safety_net_id": _one(draw, SAFETY_NETS, [])},
         "story.communicated": {"audience": "a", "channel": "c", "summary": "s"},
         "team.abandoned": {"reason": "r"},
+        "participant.erased": {"participant_id": pid},
         "phase.entered": {"phase": draw(st.integers(1, 7)), "name": "n"},
         "reflection.opened": {"earliest": walk.now, "latest": walk.now},
         "reflection.reminder_due": {"latest": walk.now},
@@ -407,7 +412,8 @@ def test_team_size_phase_order_and_versions_hold_after_every_step(history: Histo
         assert after["version"] == before["version"] + decided
         assert after["phase"] >= before["phase"]
         assert sum(after["participants"].values()) <= rules.MAX_TEAM
-        if before["status"] is not Status.ACTIVE:
+        assert not set(after["erased"]) & {p for p, on in after["participants"].items() if on}
+        if before["status"] is not Status.ACTIVE and step.cmd.type != "participant.erased":
             assert after == before
         if isinstance(step.outcome, list):
             assert step.outcome[0] is step.cmd
@@ -456,3 +462,39 @@ def test_reusing_an_event_id_for_other_content_is_a_conflict(history: History) -
             assert isinstance(step.outcome, Processed)
         else:
             assert isinstance(step.outcome, IdempotencyConflictError)
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["invite", "invite", "withdraw"]), st.sampled_from(PEOPLE)),
+        max_size=40,
+    )
+)
+def test_inviting_and_withdrawing_never_makes_a_team_of_more_than_eight(
+    moves: list[tuple[str, str]],
+) -> None:
+    walk = Walk.open()
+    expected: set[str] = set()
+    for number, (move, person) in enumerate(moves):
+        cmd: c.Command
+        if move == "invite":
+            cmd = c.ParticipantInvited(event_id=f"e-{number}", participant_id=person, role="r")
+            allowed = person not in expected and len(expected) < rules.MAX_TEAM
+        else:
+            cmd = c.ParticipantWithdrawn(event_id=f"e-{number}", participant_id=person)
+            allowed = person in expected
+        before = walk.state.model_dump()
+        try:
+            walk.send(cmd)
+        except RuleViolatedError:
+            assert not allowed
+            assert walk.state.model_dump() == before
+        else:
+            assert allowed
+            if move == "invite":
+                expected.add(person)
+            else:
+                expected.discard(person)
+        assert set(walk.state.active_participants) == expected
+        assert len(expected) <= rules.MAX_TEAM
