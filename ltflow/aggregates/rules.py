@@ -30,7 +30,11 @@ ALL_PHASES = frozenset(Phase)
 
 #: Which phases each event type may arrive in (contract section 2).
 ALLOWED_PHASES: dict[str, frozenset[Phase]] = {
-    "participant.invited": frozenset({Phase.GOAL_AND_SCOPE}),
+    # Phases 2-4 too: someone who withdrew during the sessions can be replaced, so a team of
+    # three is never stuck below the size its sessions need.
+    "participant.invited": frozenset(
+        {Phase.GOAL_AND_SCOPE, Phase.SESSION_ONE, Phase.PROCESSING_TIME, Phase.SESSION_TWO}
+    ),
     "participant.withdrawn": ALL_PHASES,
     "scope.confirmed": frozenset({Phase.GOAL_AND_SCOPE}),
     "session.scheduled": frozenset(
@@ -455,9 +459,11 @@ def check_end_follow_up(state: TeamState, cmd: c.FollowUpEnded, at: datetime) ->
 
 
 def _human(duration: timedelta) -> str:
-    if duration.total_seconds() % 86400 == 0:
-        days = int(duration.total_seconds() // 86400)
-        return f"{days} day" + ("s" if days != 1 else "")
+    seconds = int(duration.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0 and seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}" + ("s" if count != 1 else "")
     return str(duration)
 
 

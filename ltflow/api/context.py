@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -16,6 +16,7 @@ from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
 
 if TYPE_CHECKING:
+    from ltflow.audit.service import Audit
     from ltflow.projections.service import ProjectionService
 
 
@@ -36,7 +37,7 @@ class ApiContext:
     #: The projection service in this process, if any: woken after each accepted event.
     projections: ProjectionService | None = None
     #: The audit service, if installed (history, point-in-time state, verification).
-    audit: Any = None
+    audit: Audit | None = None
     #: How long ``GET /teams/{id}?min_version=`` waits for the read model to catch up.
     read_wait: float = 5.0
 

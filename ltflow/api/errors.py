@@ -196,6 +196,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(
                 request, NotFoundError(f"There is no endpoint {request.method} {request.url.path}.")
             )
+        if exc.status_code == 413:
+            error = InvalidEventError(f"{exc.detail} No event is that large.")
+            return error_response(request, error, 413)
         if exc.status_code == 400:
             # FastAPI's answer to a body it cannot even decode (not UTF-8, say): malformed JSON.
             return error_response(

@@ -1,4 +1,5 @@
-"""One ASGI middleware around every request: a request id, structlog context, metrics, a log line.
+"""One ASGI middleware around every request: a request id, structlog context, metrics, a log line,
+and a limit on the body (an event is a few kilobytes; nobody needs to send a megabyte).
 
 The request id is the caller's ``X-Request-ID`` when it is short and plain, otherwise a new one;
 it is bound to structlog's context for everything logged during the request (team id too, once
@@ -7,12 +8,14 @@ the route is known) and returned in the ``X-Request-ID`` header.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ltflow.api.auth import EVENTS_WRITE
@@ -21,14 +24,17 @@ from ltflow.api.metrics import Metrics
 log = structlog.get_logger("ltflow.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 UNMATCHED = "unmatched"
+#: Bytes; the largest event (20,000 characters of text in a few fields) is far below it.
+MAX_BODY = 1 << 20
 
 
 class RequestObserver:
     """Request id, structlog context, Prometheus metrics and one log line per request."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int = MAX_BODY) -> None:
         self.app = app
         self.metrics = metrics
+        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,6 +43,15 @@ class RequestObserver:
         request_id = _request_id(scope)
         started = time.perf_counter()
         status = 500
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise HTTPException(413, f"The body is larger than {self.max_body} bytes.")
+            return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -51,7 +66,7 @@ class RequestObserver:
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, limited_receive, send_with_id)
             finally:
                 self._finish(scope, status, time.perf_counter() - started)
 
@@ -78,7 +93,7 @@ class RequestObserver:
             fields["actor"] = principal.actor
         if code is not None:
             fields["code"] = code
-        log.log(30 if status >= 500 else 20, "request", **fields)
+        log.log(logging.WARNING if status >= 500 else logging.INFO, "request", **fields)
 
 
 def _request_id(scope: Scope) -> str:

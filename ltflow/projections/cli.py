@@ -43,9 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     run.add_argument(
         "--batch-size",
         type=_positive_int,
-        default=5000,
+        default=20_000,
         metavar="N",
-        help="notifications per transaction (default 5000)",
+        help="notifications per transaction (default 20,000)",
     )
     run.add_argument(
         "--poll-interval",
@@ -178,7 +178,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @contextmanager
-def _runner(settings: Settings, *, batch_size: int = 5000) -> Iterator[ProjectionRunner]:
+def _runner(settings: Settings, *, batch_size: int = 20_000) -> Iterator[ProjectionRunner]:
     from ltflow.application import LearningTeams
 
     app = LearningTeams.from_settings(settings)

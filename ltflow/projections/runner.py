@@ -14,9 +14,11 @@ stored folds without reading the event store; when the fold itself changes, ever
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +63,7 @@ class ProjectionRunner:
         store: ViewStore,
         *,
         projections: Sequence[TeamProjection] = PROJECTIONS,
-        batch_size: int = 5000,
+        batch_size: int = 20_000,
         cache_size: int = 5000,
     ) -> None:
         if not projections or projections[0].name != team_detail.PROJECTION.name:
@@ -171,6 +173,10 @@ class ProjectionRunner:
         after = (
             self._known if self._known is not None else self.positions()[self.base.name].position
         )
+        with _collector_paused():
+            return self._step_at(after)
+
+    def _step_at(self, after: int) -> int | None:
         batch = self.log.read(after, self.batch_size)
         with self.store.write() as tx:
             tracked = self._read_tracking(tx)
@@ -227,9 +233,10 @@ class ProjectionRunner:
                     changed[projection.name].append(view.key)
                     rows[projection.name].extend(after)
         for projection in self.projections:
-            table = self.store.table(projection.table)
-            tx.delete_teams(table, changed[projection.name])
-            tx.insert(table, projection.table.column_names, rows[projection.name])
+            table = projection.table
+            tx.replace_teams(
+                table, self.store.table(table), changed[projection.name], rows[projection.name]
+            )
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return len(events)
@@ -301,6 +308,25 @@ class ProjectionRunner:
 
 
 _NONE = Tracked(-1, "")
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector for one batch.
+
+    A batch allocates some hundred thousand small containers (decoded events, rows) that are
+    freed by reference counting when it ends; meanwhile the collector would walk them, and the
+    whole fold cache with them, again and again: a fifth to a third of a catch-up's time. The
+    pause lasts one batch (about a second at most); collection resumes right after it.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _now() -> str:

@@ -85,6 +85,12 @@ async def test_an_invalid_event_is_422_naming_the_field_and_reaches_nothing(api:
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     late = await api.http.post(url, json={**INVITE, "occurred_at": future})
     assert "future" in assert_error(late, 422, "invalid_event")["message"]
+    huge = await api.http.post(url, json={**INVITE, "role": "x" * (2 << 20)})
+    assert_error(huge, 413, "invalid_event")
+    not_utf8 = await api.http.post(
+        url, content=b"\xff\xfe{}", headers={"content-type": "application/json"}
+    )
+    assert_error(not_utf8, 422, "invalid_event")
     bad_open = await api.http.post("/teams", json=new_case(trigger="gossip"))
     assert "'trigger'" in assert_error(bad_open, 422, "invalid_event")["message"]
     assert api.stored(team_id) == before

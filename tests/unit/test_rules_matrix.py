@@ -44,7 +44,11 @@ ALL = frozenset(Phase)
 #: phase (people may always step out), and safety nets may still be completed in phase 7.
 #: ``participant.erased`` (a person's right to be forgotten) is an extension of the contract.
 EXPECTED_PHASES: dict[str, frozenset[Phase]] = {
-    "participant.invited": frozenset({P.GOAL_AND_SCOPE}),
+    # Extension (docs/contract-as-built.md): a withdrawn participant can be replaced while
+    # the sessions run.
+    "participant.invited": frozenset(
+        {P.GOAL_AND_SCOPE, P.SESSION_ONE, P.PROCESSING_TIME, P.SESSION_TWO}
+    ),
     "participant.withdrawn": ALL,
     "scope.confirmed": frozenset({P.GOAL_AND_SCOPE}),
     "session.scheduled": frozenset(
