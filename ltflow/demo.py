@@ -7,6 +7,7 @@ shortened (seconds instead of days), and the screen says so.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 import uuid
@@ -49,18 +50,23 @@ async def run_demo(settings: Settings, out: Print = print) -> bool:
     from ltflow.runtime import temporal_client
 
     demo_dir = Path(settings.data_dir) / "demo"
+    shutil.rmtree(demo_dir, ignore_errors=True)  # each demo starts from nothing
     settings = settings.with_changes(
         data_dir=demo_dir,
         temporal_address=None,
         embedded_temporal_port=_free_port(),
         task_queue=f"ltflow-demo-{uuid.uuid4().hex[:6]}",
+        encrypt_at_rest=True,
     )
     out("ltflow demo: a Learning Team after a medication incident, through all seven phases.")
     out(
         "Durations are shortened for the demo: reflection 2 s to 20 s (the method: 1 to 14 days), "
         "reviews every 3 s (28 days), follow-up 30 s (90 days)."
     )
-    out(f"Embedded Temporal dev server and SQLite event store in {demo_dir}\n")
+    out(
+        f"Embedded Temporal dev server and SQLite event store in {demo_dir} "
+        "(events, personal fields and Temporal payloads encrypted).\n"
+    )
     plugin = LtflowPlugin(settings)
     async with temporal_client(settings, plugin) as client:
         async with Worker(client, task_queue=settings.task_queue):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,15 @@ from ltflow.workflows.client import LtflowClient
 log = structlog.get_logger("ltflow.api")
 
 
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: whoever embeds it decides when it stops (the
+    worker, the projections and the Temporal client must stop with it, in order)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @dataclass
 class LiveServer:
     """A running uvicorn server."""
@@ -38,10 +48,6 @@ class LiveServer:
     url: str
     server: uvicorn.Server
     task: asyncio.Task[None]
-
-    async def wait(self) -> None:
-        """Until the server stops (uvicorn handles SIGINT and SIGTERM itself)."""
-        await asyncio.shield(self.task)
 
 
 @asynccontextmanager
@@ -52,7 +58,7 @@ async def running(
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
     )
-    server = uvicorn.Server(config)
+    server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve(), name="ltflow-api")
     while not server.started:
         if task.done():
@@ -76,8 +82,9 @@ async def serve(
     tokens: TokenRegistry | Mapping[str, Any] | None = None,
     with_worker: bool = False,
     on_ready: Callable[[str], None] = print,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Run the API (``ltflow api``) until SIGINT/SIGTERM.
+    """Run the API (``ltflow api``) until SIGINT/SIGTERM (or ``stop``), then shut down cleanly.
 
     It connects to the configured Temporal (or starts the embedded dev server), runs the
     projection service in a thread so the read models follow the event store, and with
@@ -109,4 +116,24 @@ async def serve(
         )
         live = await stack.enter_async_context(running(app, host, port))
         on_ready(f"ltflow API listening on {live.url} (OpenAPI at {live.url}/docs)")
-        await live.wait()
+        await _until_stopped(live, stop or _stop_on_signals())
+    log.info("api stopped")
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _until_stopped(live: LiveServer, stop: asyncio.Event) -> None:
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({waiter, live.task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if live.task.done():
+        live.task.result()  # uvicorn stopped by itself: say why

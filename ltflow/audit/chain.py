@@ -29,7 +29,10 @@ _ABSENT = b"\xff\xff\xff\xff"
 _LEN32 = _U32.pack(32)
 _TAG_EVENT = _U32.pack(5) + b"event"
 _TAG_LINK = _U32.pack(4) + b"link"
-_LINK_HEAD = _TAG_LINK + _LEN32
+#: The fixed start of every link's input (its kind, and the length of ``prev``).
+LINK_HEAD = _TAG_LINK + _LEN32
+pack_i64 = _I64.pack
+pack_u32 = _U32.pack
 
 Field = str | bytes | int | None
 
@@ -67,9 +70,9 @@ def link(prev: bytes, team_id: str, version: int, topic: str, state: bytes) -> b
 
 def link_with(prev: bytes, team: bytes, version: int, topic: str, state: bytes) -> bytes:
     """:func:`link` with the team id already encoded as a field (the hot path)."""
-    t = _TOPICS.get(topic) or topic_field(topic)
+    t = TOPIC_FIELDS.get(topic) or topic_field(topic)
     return sha256(
-        _LINK_HEAD + prev + team + _I64.pack(version) + t + _U32.pack(len(state)) + state
+        LINK_HEAD + prev + team + _I64.pack(version) + t + _U32.pack(len(state)) + state
     ).digest()
 
 
@@ -84,16 +87,16 @@ def chain(team_id: str, rows: Sequence[tuple[int, str, bytes]]) -> list[bytes]:
     return out
 
 
-_TOPICS: dict[str, bytes] = {}
+TOPIC_FIELDS: dict[str, bytes] = {}
 
 
 def topic_field(topic: str) -> bytes:
     """``field(topic)``, remembered: a store has a few dozen topics and millions of rows."""
-    encoded = _TOPICS.get(topic)
+    encoded = TOPIC_FIELDS.get(topic)
     if encoded is None:
         encoded = field(topic)
-        if len(_TOPICS) < 10_000:
-            _TOPICS[topic] = encoded
+        if len(TOPIC_FIELDS) < 10_000:
+            TOPIC_FIELDS[topic] = encoded
     return encoded
 
 

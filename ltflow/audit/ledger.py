@@ -173,4 +173,4 @@ def scan_links(tx: Tx, after: int, upto: int | None) -> list[tuple[int, str, int
         rows = tx.fetchall(sql + "position > ? ORDER BY position", (after,))
     else:
         rows = tx.fetchall(sql + "position > ? AND position <= ? ORDER BY position", (after, upto))
-    return [(p, t, v, bytes(lk), a) for p, t, v, lk, a in rows]
+    return rows  # bytea and BLOB both arrive as bytes

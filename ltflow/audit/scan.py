@@ -3,22 +3,29 @@
 Rows are read in notification order, a page at a time, and merged with the sealed links in the
 same order (each link remembers the position of the event it sealed), so both stores are read
 front to back and memory holds one page plus each team's last link. For every row the link is
-recomputed from the team's previous link and the row's bytes, and compared with the sealed one
-and with any anchor that recorded the team's head there. A team where anything disagrees (a
-changed byte, a missing or extra row, a version out of place) is only *marked* here; the caller
-re-examines those teams one by one with :func:`ltflow.audit.findings.check_team`, which names
-what happened. Untouched teams cost one SHA-256 per event and a few dictionary lookups.
+recomputed from the team's previous link and the row's bytes and compared with the sealed one.
+Where a team's links pass from one anchor to the next, its last link must be the head that
+anchor recorded. A team where anything disagrees (a changed byte, a missing or extra row, a
+version out of place, an anchored head) is only *marked* here; the caller re-examines those
+teams one by one with :func:`ltflow.audit.findings.check_team`, which names what happened.
+Untouched teams cost one SHA-256 per event and a few dictionary lookups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from hashlib import sha256
 
 from ltflow.audit import chain, ledger
 from ltflow.audit.ledger import Head
 from ltflow.audit.source import EventSource, Positioned
 from ltflow.audit.store import AuditStore
+
+#: A sealed link as the sweep reads it: ``(position, team_id, version, link, anchor seq)``.
+LinkRow = tuple[int, str, int, bytes, int]
+#: A team's place in the sweep: last version, last link, its anchor, the team id as a field.
+_Place = tuple[int, bytes, int, bytes]
 
 
 @dataclass
@@ -40,13 +47,7 @@ def scan(
     page: int = 20_000,
 ) -> Scan:
     """Sweep the store (see the module docstring); ``sealed_upto`` is the last anchor's position."""
-    anchored: dict[tuple[str, int], list[bytes]] = {}
-    recorded: set[tuple[int, str]] = set()
-    for seq, group in heads.items():
-        for h in group:
-            anchored.setdefault((h.team_id, h.version), []).append(h.link)
-            recorded.add((seq, h.team_id))
-    sweep = _Sweep(anchored, recorded, sealed_upto)
+    sweep = _Sweep(heads, sealed_upto)
     after = 0
     while True:
         events = source.after(after, page)
@@ -55,86 +56,80 @@ def scan(
             links = ledger.scan_links(tx, after, upto)
         sweep.merge(events, links)
         if upto is None:
-            return sweep.result
+            return sweep.finish()
         after = upto
 
 
 class _Sweep:
-    def __init__(
-        self,
-        anchored: dict[tuple[str, int], list[bytes]],
-        recorded: set[tuple[int, str]],
-        sealed_upto: int,
-    ) -> None:
-        self.anchored = anchored
-        self.recorded = recorded
+    def __init__(self, heads: dict[int, list[Head]], sealed_upto: int) -> None:
+        self.heads = {(h.seq, h.team_id): (h.version, h.link) for g in heads.values() for h in g}
+        self.matched: set[tuple[int, str]] = set()
         self.sealed_upto = sealed_upto
         self.result = Scan()
-        self.prev: dict[str, tuple[int, bytes]] = {}
-        self.fields: dict[str, bytes] = {}
+        self.places: dict[str, _Place] = {}
 
-    def merge(
-        self, events: Sequence[Positioned], links: Sequence[tuple[int, str, int, bytes, int]]
-    ) -> None:
-        """Walk both position-ordered lists together."""
+    def merge(self, events: Sequence[Positioned], links: Sequence[LinkRow]) -> None:
+        """Walk both position-ordered lists together; the hot loop, so everything is local."""
+        result, places, suspicious = self.result, self.places, self.result.suspicious
+        result.events += len(events)
+        result.sealed += len(links)
+        head, zero, pack, pack32 = chain.LINK_HEAD, chain.ZERO, chain.pack_i64, chain.pack_u32
+        topics, field_ = chain.TOPIC_FIELDS, chain.field
         i = j = 0
         ne, nl = len(events), len(links)
-        result = self.result
         while i < ne and j < nl:
-            position, row = events[i]
-            link_row = links[j]
-            if position == link_row[0]:
-                i, j = i + 1, j + 1
-                self._pair(row, link_row)
-            elif position < link_row[0]:
-                i += 1
-                self._lone_event(position, row)
-            else:
-                j += 1
-                result.sealed += 1
-                result.teams.add(link_row[1])
-                result.suspicious.add(link_row[1])
-        for position, row in events[i:]:
-            self._lone_event(position, row)
-        for link_row in links[j:]:
-            result.sealed += 1
-            result.teams.add(link_row[1])
-            result.suspicious.add(link_row[1])
+            position, (team, version, topic, state) = events[i]
+            l_position, l_team, l_version, l_link, anchor = links[j]
+            if position != l_position:
+                if position < l_position:
+                    i += 1
+                    self._lone_event(position, team, version)
+                else:
+                    j += 1
+                    suspicious.add(l_team)
+                continue
+            i += 1
+            j += 1
+            if team != l_team or version != l_version:
+                suspicious.update((team, l_team))
+                continue
+            if team in suspicious:
+                continue
+            place = places.get(team)
+            if place is None:
+                place = (0, zero, anchor, field_(team))
+            elif place[2] != anchor:
+                self._boundary(team, place)
+            t = topics.get(topic) or chain.topic_field(topic)
+            data = head + place[1] + place[3] + pack(version) + t + pack32(len(state)) + state
+            new = sha256(data).digest()
+            if version != place[0] + 1 or new != l_link:
+                suspicious.add(team)
+                continue
+            places[team] = (version, new, anchor, place[3])
+        for position, (team, version, _, _) in events[i:]:
+            self._lone_event(position, team, version)
+        suspicious.update(link[1] for link in links[j:])
 
-    def _lone_event(self, position: int, row: tuple[str, int, str, bytes]) -> None:
-        result = self.result
-        result.events += 1
-        result.teams.add(row[0])
+    def _lone_event(self, position: int, team: str, version: int) -> None:
         if position > self.sealed_upto:
-            result.unsealed.setdefault(row[0], []).append(row[1])
+            self.result.unsealed.setdefault(team, []).append(version)
         else:
-            result.suspicious.add(row[0])
+            self.result.suspicious.add(team)
 
-    def _pair(
-        self, row: tuple[str, int, str, bytes], sealed: tuple[int, str, int, bytes, int]
-    ) -> None:
-        team, version, topic, state = row
+    def _boundary(self, team: str, place: _Place) -> None:
+        """The team's links leave anchor ``place[2]``: its last link must be that anchor's head."""
+        key = (place[2], team)
+        self.matched.add(key)
+        if self.heads.get(key) != (place[0], place[1]):
+            self.result.suspicious.add(team)
+
+    def finish(self) -> Scan:
         result = self.result
-        result.events += 1
-        result.sealed += 1
-        result.teams.add(team)
-        if team in result.suspicious:
-            return
-        if team != sealed[1] or version != sealed[2]:
-            result.suspicious.update((team, sealed[1]))
-            return
-        last_version, last_link = self.prev.get(team, (0, chain.ZERO))
-        team_field = self.fields.get(team)
-        if team_field is None:
-            team_field = self.fields[team] = chain.field(team)
-        new = chain.link_with(last_link, team_field, version, topic, state)
-        if version != last_version + 1 or new != sealed[3]:
+        for team, place in self.places.items():
+            if team not in result.suspicious:
+                self._boundary(team, place)
+        for _seq, team in self.heads.keys() - self.matched:
             result.suspicious.add(team)
-            return
-        self.prev[team] = (version, new)
-        if (sealed[4], team) not in self.recorded:
-            result.suspicious.add(team)
-            return
-        heads = self.anchored.get((team, version))
-        if heads is not None and any(h != new for h in heads):
-            result.suspicious.add(team)
+        result.teams = set(self.places) | result.suspicious | set(result.unsealed)
+        return result

@@ -74,8 +74,10 @@ class Tx:
             self._cursor.executemany(self._sql(sql), rows)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows as tuples (both backends' cursors are set up to give tuples)."""
         self._cursor.execute(self._sql(sql), params)
-        return [tuple(row) for row in self._cursor.fetchall()]
+        rows: list[tuple[Any, ...]] = self._cursor.fetchall()
+        return rows
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         self._cursor.execute(self._sql(sql), params)
