@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ltflow.aggregates import commands as c
+from ltflow.aggregates import schedule
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,
     InvalidEventError,
@@ -258,11 +259,9 @@ def check_complete_session(
     _check_attendees(state, cmd.attendees)
     if cmd.session != 1:
         return []
+    earliest, latest = schedule.reflection_window(at, state.policy)
     opened = c.ReflectionOpened(
-        event_id=f"{cmd.event_id}#reflection",
-        occurred_at=at,
-        earliest=at + state.policy.min_reflection,
-        latest=at + state.policy.max_reflection,
+        event_id=f"{cmd.event_id}#reflection", occurred_at=at, earliest=earliest, latest=latest
     )
     return [_enter(cmd, Phase.PROCESSING_TIME, at), opened]
 

@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from ltflow.aggregates import commands as c
+from ltflow.aggregates import schedule
 
 
 class Phase(IntEnum):
@@ -107,7 +108,7 @@ class TeamState(BaseModel):
     def follow_up_ends_at(self) -> datetime | None:
         if self.follow_up_started_at is None:
             return None
-        return self.follow_up_started_at + self.policy.follow_up_for
+        return schedule.follow_up_ends_at(self.follow_up_started_at, self.policy)
 
 
 class TeamSummary(BaseModel):

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from ltflow.aggregates import schedule
 from ltflow.aggregates.state import Status
 from ltflow.projections.base import Row, Table, TeamProjection, from_iso, iso
 from ltflow.projections.team_models import TeamDetailView
@@ -74,8 +75,8 @@ def pending_deadlines(view: TeamDetailView) -> list[Deadline]:
     follow_up = view.follow_up
     if follow_up is not None and follow_up.ended_at is None:
         number = follow_up.reviews_due + 1
-        review_at = follow_up.started_at + number * view.policy.review_every
-        if review_at <= follow_up.ends_at:
+        review_at = schedule.review_due_at(follow_up.started_at, view.policy, number)
+        if review_at is not None:
             found.append(Deadline("review.due", str(number), review_at))
         found.append(Deadline("follow_up.ends", "", follow_up.ends_at))
     return sorted(found, key=lambda d: (d.due_at, d.kind, d.ref))

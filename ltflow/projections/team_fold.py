@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from ltflow.aggregates import schedule
 from ltflow.aggregates.state import ERASED_FINGERPRINT as ERASED
 from ltflow.aggregates.state import PHASE_LABELS, Phase, Status
 from ltflow.projections.team_models import (
@@ -99,7 +100,7 @@ def _reflection_opened(v: TeamDetailView, p: dict[str, Any], at: datetime) -> No
         opened_at=at,
         earliest=_dt(p["earliest"]),
         latest=latest,
-        reminder_at=latest - v.policy.reflection_reminder_before,
+        reminder_at=schedule.reminder_at(latest, v.policy),
     )
 
 
@@ -168,7 +169,7 @@ def _criterion(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
 
 
 def _follow_up_started(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
-    v.follow_up = FollowUpView(started_at=at, ends_at=at + v.policy.follow_up_for)
+    v.follow_up = FollowUpView(started_at=at, ends_at=schedule.follow_up_ends_at(at, v.policy))
 
 
 def _review(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:

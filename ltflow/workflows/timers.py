@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ltflow.aggregates import commands as c
+from ltflow.aggregates import schedule
 from ltflow.aggregates.state import Phase, Status, TeamState
 
 
@@ -37,9 +38,8 @@ def _reflection_due(state: TeamState) -> Due | None:
     if latest is None:
         return None
     if not state.reflection_reminded:
-        remind_at = latest - state.policy.reflection_reminder_before
         return Due(
-            remind_at,
+            schedule.reminder_at(latest, state.policy),
             c.ReflectionReminderDue(event_id="system:reflection.reminder_due", latest=latest),
         )
     if not state.reflection_overdue:
@@ -55,10 +55,9 @@ def _reflection_due(state: TeamState) -> Due | None:
 def _follow_up_due(state: TeamState) -> Due:
     started = state.follow_up_started_at
     assert started is not None
-    ends = started + state.policy.follow_up_for
     review = state.reviews_due + 1
-    review_at = started + state.policy.review_every * review
-    if review_at < ends:
+    review_at = schedule.review_due_at(started, state.policy, review)
+    if review_at is not None:
         open_criteria = sorted(cid for cid, met in state.criteria.items() if not met)
         return Due(
             review_at,
@@ -66,4 +65,5 @@ def _follow_up_due(state: TeamState) -> Due:
                 event_id=f"system:review.due:{review}", review=review, criteria=open_criteria
             ),
         )
+    ends = schedule.follow_up_ends_at(started, state.policy)
     return Due(ends, c.FollowUpEnded(event_id="system:follow_up.ended", outcome="period_ended"))
