@@ -209,7 +209,6 @@ def main(argv: Sequence[str] | None = None) -> list[Line]:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (the test suite)")
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args(argv)
-    configure_logging("console", level=logging.WARNING)
     sizes = SMOKE if args.smoke else FULL
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="ltflow-bench-audit-") as tmp:
@@ -222,4 +221,5 @@ def main(argv: Sequence[str] | None = None) -> list[Line]:
 
 
 if __name__ == "__main__":
+    configure_logging("console", level=logging.WARNING)
     main()

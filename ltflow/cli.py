@@ -29,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run one realistic case through all seven phases on the embedded stack"
     )
     commands.add_parser("worker", help="run a worker (embedded dev server when no address is set)")
+    for name, text in (
+        ("api", "run the HTTP API (and the projections)"),
+        ("dev", "the whole stack on this machine: Temporal dev server, worker, projections, API"),
+    ):
+        server = commands.add_parser(name, help=text)
+        server.add_argument("--host", default="127.0.0.1")
+        server.add_argument("--port", type=int, default=8000)
 
     team = commands.add_parser("team", help="open, send to and show teams").add_subparsers(
         dest="team_command", required=True, metavar="ACTION"
@@ -99,6 +106,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from ltflow.demo import run_demo
 
         return OK if asyncio.run(run_demo(settings)) else FAILED
+    if args.command in ("api", "dev"):
+        from ltflow.api.server import serve
+
+        if args.command == "dev":
+            settings = settings.with_changes(encrypt_at_rest=True)
+        asyncio.run(serve(settings, args.host, args.port, with_worker=args.command == "dev"))
+        return OK
     if args.command == "worker":
         from ltflow.runtime import run_worker
 

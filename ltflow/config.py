@@ -5,11 +5,12 @@ Nothing else in ltflow reads ``os.environ``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 EventStoreKind = Literal["sqlite", "postgres"]
 LogFormat = Literal["console", "json"]
@@ -30,6 +31,8 @@ class Settings:
     temporal_api_key: str | None = None
     log_format: LogFormat = "console"
     webhook_url: str | None = None
+    #: HTTP API bearer tokens (``LTFLOW_API_TOKENS``, JSON): token -> {actor, scopes}.
+    api_tokens: Mapping[str, Any] = field(default_factory=dict)
     #: Temporal payload keys, base64, current first (``LTFLOW_PAYLOAD_KEYS``); unset: a key file
     #: in the data dir, created on first start.
     payload_keys: str | None = None
@@ -50,6 +53,13 @@ class Settings:
         log_format = env.get("LTFLOW_LOG_FORMAT", "console").strip().lower()
         if log_format not in ("console", "json"):
             raise ValueError(f"LTFLOW_LOG_FORMAT must be 'console' or 'json', not {log_format!r}.")
+        tokens_text = env.get("LTFLOW_API_TOKENS", "").strip()
+        try:
+            api_tokens = json.loads(tokens_text) if tokens_text else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"LTFLOW_API_TOKENS is not valid JSON: {exc.msg}.") from None
+        if not isinstance(api_tokens, dict):
+            raise ValueError("LTFLOW_API_TOKENS must be a JSON object: token -> {actor, scopes}.")
         passthrough = {
             k: v
             for k, v in env.items()
@@ -66,6 +76,7 @@ class Settings:
             temporal_api_key=env.get("LTFLOW_TEMPORAL_API_KEY") or None,
             log_format=log_format,  # type: ignore[arg-type]
             webhook_url=env.get("LTFLOW_WEBHOOK_URL") or None,
+            api_tokens=api_tokens,
             payload_keys=env.get("LTFLOW_PAYLOAD_KEYS") or None,
             event_keys=env.get("LTFLOW_EVENT_KEYS") or None,
             encrypt_at_rest=bool(env.get("LTFLOW_EVENT_KEYS"))

@@ -104,14 +104,17 @@ def error_response(request: Request, error: LtflowError, status: int | None = No
 _TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
 
 
-def from_validation(exc: RequestValidationError) -> LtflowError:
-    """Turn FastAPI's validation errors into the one error the contract names for them."""
+def from_validation(exc: RequestValidationError, body_type: str | None = None) -> LtflowError:
+    """Turn FastAPI's validation errors into the one error the contract names for them.
+
+    ``body_type`` names the event a body is taken as when it does not say (``team.convened``).
+    """
     errors: Sequence[Any] = exc.errors()
     if any(list(e.get("loc", ()))[:2] == ["path", "team_id"] for e in errors):
         return TeamNotFoundError("No Learning Team has this id (a team id is a UUID).")
     body = [e for e in errors if list(e.get("loc", ()))[:1] == ["body"]]
     if body:
-        return _invalid_body(body, exc.body)
+        return _invalid_body(body, exc.body, body_type)
     problems = [_problem(list(e.get("loc", ()))[1:], e) for e in errors]
     first = problems[0] if problems else {"field": "", "problem": "invalid"}
     return InvalidQueryError(
@@ -120,7 +123,7 @@ def from_validation(exc: RequestValidationError) -> LtflowError:
     )
 
 
-def _invalid_body(errors: Sequence[Any], body: Any) -> InvalidEventError:
+def _invalid_body(errors: Sequence[Any], body: Any, body_type: str | None) -> InvalidEventError:
     first = errors[0]
     loc = list(first.get("loc", ()))[1:]
     kind = first.get("type")
@@ -133,9 +136,9 @@ def _invalid_body(errors: Sequence[Any], body: Any) -> InvalidEventError:
         return InvalidEventError("The body must be a JSON object with the event's fields.")
     if kind in _TAG_ERRORS:
         return _bad_type(body)
-    tag = body.get("type") if isinstance(body, dict) else None
+    tag = body.get("type", body_type) if isinstance(body, dict) else None
     problems = [_problem(_field_loc(list(e.get("loc", ()))[1:], tag), e) for e in errors]
-    what = f"'{tag}' event" if isinstance(tag, str) and tag in c.ALL_TYPES else "event"
+    what = f"{tag} event" if isinstance(tag, str) and tag in c.ALL_TYPES else "event"
     head = problems[0]
     where = f" at '{head['field']}'" if head["field"] else ""
     return InvalidEventError(
@@ -152,6 +155,8 @@ def _bad_type(body: Any) -> InvalidEventError:
         )
     if isinstance(tag, str) and tag in c.SYSTEM_TYPES:
         return InvalidEventError(f"'{tag}' is recorded by ltflow itself and cannot be sent.")
+    if tag == "team.convened":
+        return InvalidEventError("'team.convened' opens a team: send it to POST /teams.")
     shown = tag if isinstance(tag, str) and len(tag) <= 80 else "that"
     return InvalidEventError(
         f"'{shown}' is not a phase event type ltflow knows.", expected=sorted(c.SENDER_TYPES)
@@ -183,7 +188,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(request, from_validation(exc))
+        opening = request.method == "POST" and request.url.path.rstrip("/") == "/teams"
+        body_type = "team.convened" if opening else None
+        return error_response(request, from_validation(exc, body_type))
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)

@@ -26,6 +26,7 @@ from ltflow.application import LearningTeams
 from ltflow.audit.service import Audit
 from ltflow.config import Settings
 from ltflow.projections.service import ProjectionService
+from ltflow.projections.store import ViewStore
 from ltflow.runtime import temporal_client
 from ltflow.workflows.client import LtflowClient
 
@@ -81,6 +82,7 @@ async def serve(
     *,
     tokens: TokenRegistry | Mapping[str, Any] | None = None,
     with_worker: bool = False,
+    run_projections: bool = True,
     on_ready: Callable[[str], None] = print,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -88,8 +90,10 @@ async def serve(
 
     It connects to the configured Temporal (or starts the embedded dev server), runs the
     projection service in a thread so the read models follow the event store, and with
-    ``with_worker`` (``ltflow dev``) a worker too. With no tokens configured and a worker here
-    (the one-machine stack) it makes a token with every scope and says it through ``on_ready``.
+    ``with_worker`` (``ltflow dev``) a worker too. ``run_projections=False`` leaves the views to
+    a separate ``ltflow projections run`` (several API processes need only one). With no tokens
+    configured and a worker here (the one-machine stack) it makes a token with every scope and
+    says it through ``on_ready``.
     """
     registry = registry_for(settings, tokens)
     if not len(registry) and with_worker:
@@ -98,9 +102,15 @@ async def serve(
     async with AsyncExitStack() as stack:
         events = LearningTeams.from_settings(settings)
         stack.callback(events.close)
-        projections = ProjectionService.from_settings(settings, events).start()
-        stack.callback(projections.runner.store.close)
-        stack.callback(projections.stop)
+        projections: ProjectionService | None = None
+        if run_projections:
+            projections = ProjectionService.from_settings(settings, events).start()
+            views = projections.runner.store
+        else:
+            views = ViewStore.from_settings(settings)
+        stack.callback(views.close)
+        if projections is not None:
+            stack.callback(projections.stop)
         audit = Audit.from_settings(settings, events)
         stack.callback(audit.close)
         client = await stack.enter_async_context(temporal_client(settings))
@@ -109,7 +119,7 @@ async def serve(
         app = create_app(
             settings,
             client=LtflowClient(client, settings.task_queue),
-            views=projections.runner.store,
+            views=views,
             tokens=registry,
             projections=projections,
             audit=audit,

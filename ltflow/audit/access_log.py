@@ -11,6 +11,7 @@ is detected too.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -19,7 +20,6 @@ from pydantic import BaseModel
 
 from ltflow.audit import chain
 from ltflow.audit.findings import Finding
-from ltflow.audit.ledger import Anchor
 from ltflow.audit.store import AuditStore, Tx
 
 Channel = Literal["cli", "http"]
@@ -61,9 +61,10 @@ def record_access(
     action: str,
     team_id: str | None,
     at: datetime,
-    **detail: Any,
+    detail: Mapping[str, Any],
 ) -> AccessEntry:
     """Append one entry (exclusive among writers of the log) and return it."""
+    detail = dict(detail)
     if accessor.reason is not None:
         detail["reason"] = accessor.reason
     text = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
@@ -136,15 +137,17 @@ def entries(
     return [_entry(row) for row in reversed(rows)]
 
 
-def check_access_log(tx: Tx, anchor: Anchor | None) -> tuple[int, list[Finding]]:
-    """Recompute the whole chain; returns the number of entries and what disagrees."""
+def check_access_log(tx: Tx, marks: Sequence[AccessMark]) -> tuple[int, list[Finding]]:
+    """Recompute the whole chain, and find in it every head an anchor recorded (``marks``:
+    ``(anchor seq, access seq, access digest)``). Returns the entry count and what disagrees."""
     rows = tx.fetchall(f"SELECT {_COLUMNS} FROM {tx.t['lta_access']} ORDER BY seq")
     found: list[Finding] = []
     prev, expected_seq = chain.ZERO, 1
     digests: dict[int, bytes] = {}
     for seq, at, actor, behalf, channel, action, team, detail, stored_prev, stored in rows:
         if seq != expected_seq:
-            found.append(_altered(seq, f"Access-log entries {expected_seq}-{seq - 1} are gone."))
+            gone = str(expected_seq) if seq == expected_seq + 1 else f"{expected_seq}-{seq - 1}"
+            found.append(_altered(seq, f"Access-log entries {gone} are gone."))
         recomputed = chain.access_digest(
             prev=prev,
             seq=seq,
@@ -160,21 +163,30 @@ def check_access_log(tx: Tx, anchor: Anchor | None) -> tuple[int, list[Finding]]
             found.append(_altered(seq, f"Access-log entry {seq} was changed."))
         prev, expected_seq = recomputed, seq + 1
         digests[seq] = bytes(stored)
-    if anchor is not None and anchor.access_seq > 0:
-        if anchor.access_seq not in digests:
-            found.append(_altered(anchor.access_seq, _CUT.format(a=anchor)))
-        elif digests[anchor.access_seq] != anchor.access_digest:
-            found.append(
-                _altered(
-                    anchor.access_seq,
-                    f"Access-log entry {anchor.access_seq} differs from "
-                    f"what anchor #{anchor.seq} recorded.",
-                )
+    return len(rows), found + _check_marks(marks, digests, expected_seq - 1)
+
+
+#: What an anchor recorded of the access log: ``(anchor seq, access seq, access digest)``.
+AccessMark = tuple[int, int, bytes]
+
+
+def _check_marks(
+    marks: Sequence[AccessMark], digests: dict[int, bytes], last: int
+) -> list[Finding]:
+    found: dict[int, Finding] = {}
+    for anchor, seq, digest in marks:
+        if seq == 0 or seq in found:
+            continue
+        if seq not in digests:
+            where = "cut short" if seq > last else "robbed of an entry"
+            message = (
+                f"The access log was {where}: anchor #{anchor} recorded entry {seq}, now gone."
             )
-    return len(rows), found
-
-
-_CUT = "The access log was cut short: anchor #{a.seq} recorded entry {a.access_seq}, now gone."
+            found[seq] = _altered(seq, message)
+        elif digests[seq] != bytes(digest):
+            message = f"Access-log entry {seq} differs from what anchor #{anchor} recorded."
+            found[seq] = _altered(seq, message)
+    return list(found.values())
 
 
 def _altered(seq: int, message: str) -> Finding:

@@ -51,7 +51,7 @@ def field(value: Field) -> bytes:
 
 def digest(kind: str, *values: Field) -> bytes:
     """SHA-256 over the kind and the values, each as a canonical field."""
-    return sha256(field(kind) + b"".join(field(v) for v in values)).digest()
+    return sha256(field(kind) + b"".join(map(field, values))).digest()
 
 
 def event_digest(topic: str, state: bytes) -> bytes:
@@ -60,7 +60,9 @@ def event_digest(topic: str, state: bytes) -> bytes:
     Kept beside each link only to *explain* a mismatch (which event moved where); the evidence
     is the chain of links.
     """
-    return sha256(_TAG_EVENT + topic_field(topic) + _U32.pack(len(state)) + state).digest()
+    h = sha256(_TAG_EVENT + topic_field(topic) + _U32.pack(len(state)))
+    h.update(state)
+    return h.digest()
 
 
 def link(prev: bytes, team_id: str, version: int, topic: str, state: bytes) -> bytes:
@@ -71,9 +73,9 @@ def link(prev: bytes, team_id: str, version: int, topic: str, state: bytes) -> b
 def link_with(prev: bytes, team: bytes, version: int, topic: str, state: bytes) -> bytes:
     """:func:`link` with the team id already encoded as a field (the hot path)."""
     t = TOPIC_FIELDS.get(topic) or topic_field(topic)
-    return sha256(
-        LINK_HEAD + prev + team + _I64.pack(version) + t + _U32.pack(len(state)) + state
-    ).digest()
+    h = sha256(LINK_HEAD + prev + team + _I64.pack(version) + t + _U32.pack(len(state)))
+    h.update(state)  # the state is the bulk: hashed in place, never copied
+    return h.digest()
 
 
 def chain(team_id: str, rows: Sequence[tuple[int, str, bytes]]) -> list[bytes]:

@@ -58,14 +58,18 @@ def _stored_detail(settings: Settings, team_id: UUID) -> TeamDetailView | str:
         with ViewStore.from_settings(settings) as views:
             stored = get_team_detail(views, team_id)
     except _missing_table() as exc:
-        return f"the read models cannot be read ({type(exc).__name__}: {exc})"
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        return f"the read models cannot be read ({type(exc).__name__}: {first_line})"
     if stored is None:
         return "the read models hold no team-detail view of this team (are projections running?)"
     return stored
 
 
 def _missing_table() -> tuple[type[Exception], ...]:
-    errors: list[type[Exception]] = [sqlite3.OperationalError]
+    """What reading a view table that was never created raises, on each backend."""
+    from eventsourcing.persistence import ProgrammingError
+
+    errors: list[type[Exception]] = [sqlite3.OperationalError, ProgrammingError]
     try:
         from psycopg.errors import UndefinedTable
     except ImportError:  # pragma: no cover - psycopg comes with eventsourcing[postgres]

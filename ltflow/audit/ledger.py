@@ -100,6 +100,12 @@ def anchors(tx: Tx, from_seq: int = 0) -> list[Anchor]:
     return [_anchor(row) for row in rows]
 
 
+def access_marks(tx: Tx) -> list[tuple[int, int, bytes]]:
+    """What every anchor recorded of the access log: ``(seq, access_seq, access_digest)``."""
+    sql = f"SELECT seq, access_seq, access_digest FROM {tx.t['lta_anchors']} ORDER BY seq"
+    return [(int(a), int(s), bytes(d)) for a, s, d in tx.fetchall(sql)]
+
+
 def heads_of_anchors(tx: Tx, seqs: Sequence[int] | None = None) -> dict[int, list[Head]]:
     """The heads each anchor commits to (all anchors when ``seqs`` is None)."""
     sql = f"SELECT seq, team_id, version, link FROM {tx.t['lta_anchor_heads']}"

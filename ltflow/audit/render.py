@@ -19,7 +19,11 @@ def _t(moment: datetime | None) -> str:
 
 
 def _compact(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(", ", "="), sort_keys=False)[1:-1]
+    """``key=value, ...``: text as it is, anything else as JSON."""
+    return ", ".join(
+        f"{k}={v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+        for k, v in payload.items()
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

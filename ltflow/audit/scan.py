@@ -101,8 +101,9 @@ class _Sweep:
             elif place[2] != anchor:
                 self._boundary(team, place)
             t = topics.get(topic) or chain.topic_field(topic)
-            data = head + place[1] + place[3] + pack(version) + t + pack32(len(state)) + state
-            new = sha256(data).digest()
+            hashing = sha256(head + place[1] + place[3] + pack(version) + t + pack32(len(state)))
+            hashing.update(state)
+            new = hashing.digest()
             if version != place[0] + 1 or new != l_link:
                 suspicious.add(team)
                 continue

@@ -169,10 +169,10 @@ class Audit:
             yield detail
         except LtflowError as error:
             detail["outcome"] = error.code
-            access_log.record_access(self.store, accessor, action, tid, self.clock(), **detail)
+            access_log.record_access(self.store, accessor, action, tid, self.clock(), detail)
             raise
         detail["outcome"] = "ok"
-        access_log.record_access(self.store, accessor, action, tid, self.clock(), **detail)
+        access_log.record_access(self.store, accessor, action, tid, self.clock(), detail)
 
     def _read_model(self, team_id: UUID) -> list[Finding]:
         try:

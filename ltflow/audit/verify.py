@@ -77,7 +77,7 @@ def verify_team(
         result = check_team(team_id, _stored(rows), sealed, anchored)
         seqs = {h.seq for h in anchored} | {s[3] for s in sealed}
         latest, anchor_findings, _ = _check_anchors(tx, seqs, expected)
-        entries, access = _access(tx, latest, check_access_log)
+        entries, access = _access(tx, check_access_log)
     report = _report("team", [result], latest, started, team_id=team_id)
     report.add(anchor_findings, "anchors")
     if entries is not None:
@@ -98,7 +98,7 @@ def verify_store(
     started = time.perf_counter()
     with store.read() as tx:
         latest, anchor_findings, heads = _check_anchors(tx, None, expected)
-        entries, access = _access(tx, latest, True)
+        entries, access = _access(tx, True)
     swept = scan(source, store, heads, latest.position if latest else 0)
     marked = sorted(swept.suspicious)
     results: list[TeamCheck] = []
@@ -163,10 +163,10 @@ def _report(
     )
 
 
-def _access(tx: Tx, latest: Anchor | None, wanted: bool) -> tuple[int | None, list[Finding]]:
+def _access(tx: Tx, wanted: bool) -> tuple[int | None, list[Finding]]:
     if not wanted:
         return None, []
-    return access_log.check_access_log(tx, latest)
+    return access_log.check_access_log(tx, ledger.access_marks(tx))
 
 
 def _check_anchors(

@@ -233,10 +233,9 @@ class ProjectionRunner:
                     changed[projection.name].append(view.key)
                     rows[projection.name].extend(after)
         for projection in self.projections:
-            table = projection.table
-            tx.replace_teams(
-                table, self.store.table(table), changed[projection.name], rows[projection.name]
-            )
+            table = self.store.table(projection.table)
+            tx.delete_teams(table, changed[projection.name])
+            tx.insert(table, projection.table.column_names, rows[projection.name])
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return len(events)

@@ -86,28 +86,6 @@ class Tx:
         marks = ", ".join("?" for _ in columns)
         self._cursor.executemany(f"INSERT INTO {qualified} VALUES ({marks})", rows)
 
-    def replace_teams(
-        self, table: Table, qualified: str, team_ids: Sequence[str], rows: Sequence[Row]
-    ) -> None:
-        """Make ``rows`` the only rows of these teams in one table.
-
-        On SQLite a table with at most one row per team (keyed by ``team_id`` alone) takes one
-        ``INSERT OR REPLACE`` per row, and a delete only for teams left without a row: half the
-        statements of delete-then-insert. Elsewhere: delete, then insert.
-        """
-        if self.dialect == "sqlite" and table.key == ("team_id",):
-            team = table.column_names.index("team_id")
-            kept = {row[team] for row in rows}
-            self.delete_teams(qualified, [t for t in team_ids if t not in kept])
-            if rows:
-                marks = ", ".join("?" for _ in table.columns)
-                self._cursor.executemany(
-                    f"INSERT OR REPLACE INTO {qualified} VALUES ({marks})", rows
-                )
-            return
-        self.delete_teams(qualified, team_ids)
-        self.insert(qualified, table.column_names, rows)
-
     def delete_teams(self, qualified: str, team_ids: Sequence[str]) -> None:
         """Remove every row of these teams from one table."""
         if not team_ids:

@@ -91,8 +91,11 @@ async def test_an_invalid_event_is_422_naming_the_field_and_reaches_nothing(api:
         url, content=b"\xff\xfe{}", headers={"content-type": "application/json"}
     )
     assert_error(not_utf8, 422, "invalid_event")
+    misdirected = await api.http.post(url, json=new_case())
+    assert "POST /teams" in assert_error(misdirected, 422, "invalid_event")["message"]
     bad_open = await api.http.post("/teams", json=new_case(trigger="gossip"))
-    assert "'trigger'" in assert_error(bad_open, 422, "invalid_event")["message"]
+    message = assert_error(bad_open, 422, "invalid_event")["message"]
+    assert message.startswith("The team.convened event is invalid at 'trigger': ")
     assert api.stored(team_id) == before
 
 
