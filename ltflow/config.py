@@ -33,6 +33,8 @@ class Settings:
     webhook_url: str | None = None
     #: HTTP API bearer tokens (``LTFLOW_API_TOKENS``, JSON): token -> {actor, scopes}.
     api_tokens: Mapping[str, Any] = field(default_factory=dict)
+    #: Browser origins (the Temporal UI) allowed to call the codec server (comma-separated).
+    codec_cors_origins: tuple[str, ...] = ()
     #: Temporal payload keys, base64, current first (``LTFLOW_PAYLOAD_KEYS``); unset: a key file
     #: in the data dir, created on first start.
     payload_keys: str | None = None
@@ -77,6 +79,9 @@ class Settings:
             log_format=log_format,  # type: ignore[arg-type]
             webhook_url=env.get("LTFLOW_WEBHOOK_URL") or None,
             api_tokens=api_tokens,
+            codec_cors_origins=tuple(
+                o.strip() for o in env.get("LTFLOW_CODEC_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
             payload_keys=env.get("LTFLOW_PAYLOAD_KEYS") or None,
             event_keys=env.get("LTFLOW_EVENT_KEYS") or None,
             encrypt_at_rest=bool(env.get("LTFLOW_EVENT_KEYS"))

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from ltflow import __version__
-from ltflow.api import routes_events, routes_ops, routes_teams, routes_views
+from ltflow.api import routes_codec, routes_events, routes_ops, routes_teams, routes_views
 from ltflow.api.auth import TokenRegistry, registry_for
 from ltflow.api.context import ApiContext, utc_now
 from ltflow.api.errors import install_error_handlers
@@ -76,8 +77,19 @@ def create_app(
         routes_teams.router,
         routes_views.router,
         routes_ops.router,
+        routes_codec.decode_router,
+        routes_codec.encode_router,
     ):
         app.include_router(router)
+    origins = list(settings.codec_cors_origins)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+            allow_credentials=True,
+        )
     if audit is not None:
         from ltflow.api import routes_audit  # the audit package is only needed with an audit
 
