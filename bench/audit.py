@@ -144,8 +144,7 @@ def _measure(audit: Audit, case: uuid.UUID, sizes: Sizes) -> list[Line]:
     source, store, rounds = audit.source, audit.store, sizes.rounds
     tid = str(case)
     store_total = _count(audit)
-    all_states = lambda: [r[3] for r in source.rows(source.teams())]  # noqa: E731
-    floor_store = median_time(lambda: floor_hash(all_states()), rounds)
+    floor_store = median_time(lambda: floor_hash(_all_states(audit)), rounds)
     seal_time = median_time(audit.seal, 1)
     case_rows = len(source.rows([tid]))
     floor_case = median_time(lambda: floor_hash([r[3] for r in source.rows([tid])]), rounds)
@@ -171,8 +170,18 @@ def _measure(audit: Audit, case: uuid.UUID, sizes: Sizes) -> list[Line]:
     ]  # fmt: skip
 
 
+def _all_states(audit: Audit) -> list[bytes]:
+    """Every stored state, read front to back in pages, the way the sweep reads them."""
+    states: list[bytes] = []
+    after = 0
+    while page := audit.source.page(after, 20_000):
+        states.extend(row[4] for row in page)
+        after = page[-1][0]
+    return states
+
+
 def _count(audit: Audit) -> int:
-    return sum(1 for _ in audit.source.rows(audit.source.teams()))
+    return len(_all_states(audit))
 
 
 def _ok(report: object) -> None:

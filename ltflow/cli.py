@@ -63,12 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--actor", default="cli")
     erase.add_argument("--json", action="store_true", help="machine-readable output")
 
-    try:
-        from ltflow.projections.cli import add_parser as add_projections
-    except ImportError:  # pragma: no cover - projections are part of every install
-        pass
-    else:
-        add_projections(commands)
+    from ltflow.audit.cli import add_parser as add_audit
+    from ltflow.projections.cli import add_parser as add_projections
+
+    add_projections(commands)
+    add_audit(commands)
     return parser
 
 

@@ -29,6 +29,7 @@ _ABSENT = b"\xff\xff\xff\xff"
 _LEN32 = _U32.pack(32)
 _TAG_EVENT = _U32.pack(5) + b"event"
 _TAG_LINK = _U32.pack(4) + b"link"
+_TAG_HEAD = _U32.pack(4) + b"head"
 #: The fixed start of every link's input (its kind, and the length of ``prev``).
 LINK_HEAD = _TAG_LINK + _LEN32
 pack_i64 = _I64.pack
@@ -104,7 +105,7 @@ def topic_field(topic: str) -> bytes:
 
 def head_leaf(team_id: str, version: int, link_: bytes) -> bytes:
     """``digest("head", team_id, version, link)``: one team's head as an anchor commits to it."""
-    return digest("head", team_id, version, link_)
+    return sha256(_TAG_HEAD + field(team_id) + _I64.pack(version) + field(link_)).digest()
 
 
 def heads_root(leaves: Iterable[bytes]) -> bytes:

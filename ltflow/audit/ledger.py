@@ -171,12 +171,22 @@ def sealed_heads(tx: Tx, team_ids: Sequence[str]) -> dict[str, tuple[int, bytes]
     return found
 
 
-def scan_links(tx: Tx, after: int, upto: int | None) -> list[tuple[int, str, int, bytes, int]]:
+def scan_links(tx: Tx, after: int, upto: int | None) -> list[tuple[int, bytes, int]]:
     """Sealed links with ``after < position <= upto`` (no upper bound for None), by position:
-    ``(position, team_id, version, link, anchor seq)``."""
-    sql = f"SELECT position, team_id, version, link, anchor FROM {tx.t['lta_links']} WHERE "
+    ``(position, link, anchor seq)``."""
+    sql = f"SELECT position, link, anchor FROM {tx.t['lta_links']} WHERE "
     if upto is None:
         rows = tx.fetchall(sql + "position > ? ORDER BY position", (after,))
     else:
         rows = tx.fetchall(sql + "position > ? AND position <= ? ORDER BY position", (after, upto))
     return rows  # bytea and BLOB both arrive as bytes
+
+
+def teams_at(tx: Tx, positions: Sequence[int]) -> set[str]:
+    """The teams of the sealed links at these positions."""
+    found: set[str] = set()
+    for start in range(0, len(positions), 500):
+        where, params = tx.in_list(positions[start : start + 500])
+        sql = f"SELECT team_id FROM {tx.t['lta_links']} WHERE position {where}"
+        found.update(str(row[0]) for row in tx.fetchall(sql, params))
+    return found

@@ -3,7 +3,8 @@
 Rows are read in notification order, a page at a time, and merged with the sealed links in the
 same order (each link remembers the position of the event it sealed), so both stores are read
 front to back and memory holds one page plus each team's last link. For every row the link is
-recomputed from the team's previous link and the row's bytes and compared with the sealed one.
+recomputed from the team's previous link and the row's bytes and compared with the sealed one
+(the link commits to team, version, topic and state, so one comparison covers them all).
 Where a team's links pass from one anchor to the next, its last link must be the head that
 anchor recorded. A team where anything disagrees (a changed byte, a missing or extra row, a
 version out of place, an anchored head) is only *marked* here; the caller re-examines those
@@ -16,14 +17,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
+from typing import Any
 
 from ltflow.audit import chain, ledger
 from ltflow.audit.ledger import Head
-from ltflow.audit.source import EventSource, Positioned
+from ltflow.audit.source import Canon, EventSource
 from ltflow.audit.store import AuditStore
 
-#: A sealed link as the sweep reads it: ``(position, team_id, version, link, anchor seq)``.
-LinkRow = tuple[int, str, int, bytes, int]
+#: A sealed link as the sweep reads it: ``(position, link, anchor seq)``.
+LinkRow = tuple[int, bytes, int]
+#: A stored row as the event store gives it (see :meth:`EventSource.page`).
+RawEvent = tuple[int, Any, int, str, bytes]
 #: A team's place in the sweep: last version, last link, its anchor, the team id as a field.
 _Place = tuple[int, bytes, int, bytes]
 
@@ -50,13 +54,15 @@ def scan(
     sweep = _Sweep(heads, sealed_upto)
     after = 0
     while True:
-        events = source.after(after, page)
+        events = source.page(after, page)
         upto = events[-1][0] if len(events) == page else None
         with store.read() as tx:
             links = ledger.scan_links(tx, after, upto)
         sweep.merge(events, links)
         if upto is None:
-            return sweep.finish()
+            with store.read() as tx:
+                lone = ledger.teams_at(tx, sweep.lone_links)
+            return sweep.finish(lone)
         after = upto
 
 
@@ -66,71 +72,77 @@ class _Sweep:
         self.matched: set[tuple[int, str]] = set()
         self.sealed_upto = sealed_upto
         self.result = Scan()
-        self.places: dict[str, _Place] = {}
+        self.canon = Canon()
+        #: Keyed by the store's own id (no conversion in the hot loop); teams found wanting are
+        #: moved from ``places`` to ``bad``.
+        self.places: dict[Any, _Place] = {}
+        self.bad: set[Any] = set()
+        self.lone_links: list[int] = []
 
-    def merge(self, events: Sequence[Positioned], links: Sequence[LinkRow]) -> None:
+    def merge(self, events: Sequence[RawEvent], links: Sequence[LinkRow]) -> None:
         """Walk both position-ordered lists together; the hot loop, so everything is local."""
-        result, places, suspicious = self.result, self.places, self.result.suspicious
-        result.events += len(events)
-        result.sealed += len(links)
+        places, bad = self.places, self.bad
+        self.result.events += len(events)
+        self.result.sealed += len(links)
         head, zero, pack, pack32 = chain.LINK_HEAD, chain.ZERO, chain.pack_i64, chain.pack_u32
-        topics, field_ = chain.TOPIC_FIELDS, chain.field
+        topics = chain.TOPIC_FIELDS
         i = j = 0
         ne, nl = len(events), len(links)
         while i < ne and j < nl:
-            position, (team, version, topic, state) = events[i]
-            l_position, l_team, l_version, l_link, anchor = links[j]
+            position, raw, version, topic, state = events[i]
+            l_position, l_link, anchor = links[j]
             if position != l_position:
                 if position < l_position:
                     i += 1
-                    self._lone_event(position, team, version)
+                    self._lone_event(position, raw, version)
                 else:
                     j += 1
-                    suspicious.add(l_team)
+                    self.lone_links.append(l_position)
                 continue
             i += 1
             j += 1
-            if team != l_team or version != l_version:
-                suspicious.update((team, l_team))
-                continue
-            if team in suspicious:
-                continue
-            place = places.get(team)
+            place = places.get(raw)
             if place is None:
-                place = (0, zero, anchor, field_(team))
+                if raw in bad:
+                    continue
+                place = (0, zero, anchor, chain.field(self.canon[raw]))
             elif place[2] != anchor:
-                self._boundary(team, place)
+                self._boundary(raw, place)
             t = topics.get(topic) or chain.topic_field(topic)
             hashing = sha256(head + place[1] + place[3] + pack(version) + t + pack32(len(state)))
             hashing.update(state)
             new = hashing.digest()
             if version != place[0] + 1 or new != l_link:
-                suspicious.add(team)
+                self._mark(raw)
                 continue
-            places[team] = (version, new, anchor, place[3])
-        for position, (team, version, _, _) in events[i:]:
-            self._lone_event(position, team, version)
-        suspicious.update(link[1] for link in links[j:])
+            places[raw] = (version, new, anchor, place[3])
+        for position, raw, version, _, _ in events[i:]:
+            self._lone_event(position, raw, version)
+        self.lone_links.extend(link[0] for link in links[j:])
 
-    def _lone_event(self, position: int, team: str, version: int) -> None:
+    def _mark(self, raw: Any) -> None:
+        self.places.pop(raw, None)
+        self.bad.add(raw)
+
+    def _lone_event(self, position: int, raw: Any, version: int) -> None:
         if position > self.sealed_upto:
-            self.result.unsealed.setdefault(team, []).append(version)
+            self.result.unsealed.setdefault(self.canon[raw], []).append(version)
         else:
-            self.result.suspicious.add(team)
+            self._mark(raw)
 
-    def _boundary(self, team: str, place: _Place) -> None:
+    def _boundary(self, raw: Any, place: _Place) -> None:
         """The team's links leave anchor ``place[2]``: its last link must be that anchor's head."""
-        key = (place[2], team)
+        key = (place[2], self.canon[raw])
         self.matched.add(key)
         if self.heads.get(key) != (place[0], place[1]):
-            self.result.suspicious.add(team)
+            self._mark(raw)
 
-    def finish(self) -> Scan:
+    def finish(self, lone_link_teams: set[str]) -> Scan:
         result = self.result
-        for team, place in self.places.items():
-            if team not in result.suspicious:
-                self._boundary(team, place)
-        for _seq, team in self.heads.keys() - self.matched:
-            result.suspicious.add(team)
-        result.teams = set(self.places) | result.suspicious | set(result.unsealed)
+        for raw, place in list(self.places.items()):
+            self._boundary(raw, place)
+        suspicious = {self.canon[raw] for raw in self.bad} | lone_link_teams
+        suspicious.update(team for _seq, team in self.heads.keys() - self.matched)
+        result.suspicious = suspicious
+        result.teams = {self.canon[raw] for raw in self.places} | suspicious | set(result.unsealed)
         return result

@@ -32,8 +32,8 @@ def canonical(originator_id: object) -> str:
         return text
 
 
-class _Canon(dict[Any, str]):
-    """Canonical ids, memoised: a team's rows share one id, converted once."""
+class Canon(dict[Any, str]):
+    """Canonical ids by the store's own ids, memoised: a team's rows share one id."""
 
     def __missing__(self, key: Any) -> str:
         value = self[key] = canonical(key)
@@ -52,8 +52,15 @@ class EventSource(ABC):
         """Every stored event of these teams, by team id then version."""
 
     @abstractmethod
+    def page(self, position: int, limit: int) -> list[tuple[int, Any, int, str, bytes]]:
+        """Up to ``limit`` rows with notification id above ``position``, in that order, as the
+        store gives them: ``(notification_id, originator_id, version, topic, state)`` with the
+        id in the store's own form (see :class:`Canon`)."""
+
     def after(self, position: int, limit: int) -> list[Positioned]:
         """Up to ``limit`` events with notification id above ``position``, in that order."""
+        canon = Canon()
+        return [(n, (canon[i], v, t, s)) for n, i, v, t, s in self.page(position, limit)]
 
     @staticmethod
     def for_recorder(recorder: ApplicationRecorder) -> EventSource:
@@ -87,7 +94,7 @@ class SQLiteEventSource(EventSource):
     def rows(self, team_ids: Sequence[str]) -> list[RawRow]:
         keys = [_sqlite_key(t) for t in team_ids]
         found: list[RawRow] = []
-        canon = _Canon()
+        canon = Canon()
         with self._cursor() as cursor:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
@@ -100,15 +107,15 @@ class SQLiteEventSource(EventSource):
         found.sort(key=lambda row: (row[0], row[1]))
         return found
 
-    def after(self, position: int, limit: int) -> list[Positioned]:
-        canon = _Canon()
+    def page(self, position: int, limit: int) -> list[tuple[int, Any, int, str, bytes]]:
         with self._cursor() as cursor:
             cursor.execute(
                 "SELECT rowid, originator_id, originator_version, topic, state FROM "
                 f"{self.table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 (position, limit),
             )
-            return [(n, (canon[i], v, t, s)) for n, i, v, t, s in cursor.fetchall()]
+            rows: list[tuple[int, Any, int, str, bytes]] = cursor.fetchall()
+            return rows
 
 
 def _sqlite_key(team_id: str) -> str:
@@ -142,7 +149,7 @@ class PostgresEventSource(EventSource):
             keys = [u for u in (_uuid_or_none(t) for t in team_ids) if u is not None]
         if not keys:
             return []
-        canon = _Canon()
+        canon = Canon()
         with self._cursor() as cursor:
             cursor.execute(
                 "SELECT originator_id, originator_version, topic, state FROM "
@@ -153,15 +160,15 @@ class PostgresEventSource(EventSource):
         found.sort(key=lambda row: (row[0], row[1]))
         return found
 
-    def after(self, position: int, limit: int) -> list[Positioned]:
-        canon = _Canon()
+    def page(self, position: int, limit: int) -> list[tuple[int, Any, int, str, bytes]]:
         with self._cursor() as cursor:
             cursor.execute(
-                "SELECT notification_id, originator_id, originator_version, topic, state FROM "
-                f"{self.table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+                "SELECT notification_id, originator_id::text, originator_version, topic, state "
+                f"FROM {self.table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
                 (position, limit),
             )
-            return [(n, (canon[i], v, t, bytes(s))) for n, i, v, t, s in cursor.fetchall()]
+            rows: list[tuple[int, Any, int, str, bytes]] = cursor.fetchall()  # bytea: bytes
+            return rows
 
 
 def _uuid_or_none(text: str) -> UUID | None:
