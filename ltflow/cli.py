@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (open_, send, show):
         sub.add_argument("--actor", default="cli")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
+    listing = team.add_parser("list", help="list teams from the read models")
+    listing.add_argument("--phase", type=int, choices=range(1, 8))
+    listing.add_argument("--theme")
+    listing.add_argument("--trigger")
+    listing.add_argument("--status", choices=("active", "closed", "abandoned"))
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
 
     participant = commands.add_parser(
         "participant", help="a participant's rights (erasure)"
@@ -117,6 +124,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         asyncio.run(run_worker(settings))
         return OK
+    if args.command == "team" and args.team_command == "list":
+        return _list_teams(args, settings)
     if args.command == "team":
         return asyncio.run(_team(args, settings))
     if args.command == "participant":
@@ -139,6 +148,33 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if handler is not None:
         return int(handler(args, settings))
     return USAGE
+
+
+def _list_teams(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from ltflow.projections.store import ViewStore
+    from ltflow.projections.team_overview import list_teams
+
+    with ViewStore.from_settings(settings) as store:
+        teams = list_teams(
+            store,
+            now=datetime.now(UTC),
+            phase=args.phase,
+            theme=args.theme,
+            trigger=args.trigger,
+            status=args.status,
+        )
+    if args.json:
+        print(json.dumps([t.model_dump(mode="json") for t in teams]))
+        return OK
+    print(f"{'TEAM':<36}  {'CASE':<16} {'PHASE':<5} {'STATUS':<9} {'PEOPLE':>6}  TITLE")
+    for t in teams:
+        print(
+            f"{t.team_id!s:<36}  {t.case_ref[:16]:<16} {t.phase:<5} {t.status:<9} "
+            f"{t.participants:>6}  {t.title}"
+        )
+    return OK
 
 
 def _read_body(text: str) -> Any:
@@ -179,5 +215,14 @@ async def _team(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
+def entry() -> None:
+    """The console script. Leaves without interpreter finalization: a Temporal client's runtime
+    threads can still be winding down then, and the interpreter aborts on them."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
