@@ -105,7 +105,9 @@ def topic_field(topic: str) -> bytes:
 
 def head_leaf(team_id: str, version: int, link_: bytes) -> bytes:
     """``digest("head", team_id, version, link)``: one team's head as an anchor commits to it."""
-    return sha256(_TAG_HEAD + field(team_id) + _I64.pack(version) + field(link_)).digest()
+    team = team_id.encode()
+    data = _TAG_HEAD + _U32.pack(len(team)) + team + _I64.pack(version) + _LEN32 + link_
+    return sha256(data).digest()
 
 
 def heads_root(leaves: Iterable[bytes]) -> bytes:

@@ -134,14 +134,18 @@ def _check_links(
     prev = chain.ZERO
     for version, digest, sealed_link, _ in sealed:
         found = rows.get(version)
+        follows = sealed_link
         if found is not None:
             (_, topic, state), d = found
-            local = chain.link(prev, team_id, version, topic, state) == sealed_link
+            computed = chain.link(prev, team_id, version, topic, state)
+            local = computed == sealed_link
             if local != (d == digest):
                 altered.append(version)
                 if local:
                     edited.add(version)
-        prev = sealed_link
+            if d == digest:
+                follows = computed  # an edited link here must not implicate the next one
+        prev = follows
     if not altered:
         return [], edited
     message = (

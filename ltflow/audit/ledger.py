@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ltflow.audit import chain
 from ltflow.audit.store import Tx
@@ -20,9 +20,8 @@ from ltflow.audit.store import Tx
 Sealed = tuple[int, bytes, bytes, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
-    """A team's head as an anchor recorded it."""
+class Head(NamedTuple):
+    """A team's head as an anchor recorded it (a tuple: anchors hold many)."""
 
     seq: int
     team_id: str
@@ -116,8 +115,8 @@ def heads_of_anchors(tx: Tx, seqs: Sequence[int] | None = None) -> dict[int, lis
         where, params = tx.in_list(list(seqs or ())[start : start + 500])
         rows.extend(tx.fetchall(f"{sql} WHERE seq {where}", params))
     found: dict[int, list[Head]] = defaultdict(list)
-    for seq, team, version, link in rows:
-        found[int(seq)].append(Head(int(seq), str(team), int(version), bytes(link)))
+    for row in rows:  # both backends give int, str, int, bytes
+        found[row[0]].append(Head(*row))
     return found
 
 
@@ -131,7 +130,7 @@ def heads_of_teams(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Head]]:
             f"WHERE team_id {where}",
             params,
         ):
-            found[str(team)].append(Head(int(seq), str(team), int(version), bytes(link)))
+            found[team].append(Head(seq, team, version, link))
     for heads in found.values():
         heads.sort(key=lambda h: h.seq)
     return found

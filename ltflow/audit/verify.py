@@ -147,7 +147,7 @@ def _report(
     team_id: str | None = None,
 ) -> VerifyReport:
     findings = [f for r in results for f in r.findings]
-    head = results[0].head if len(results) == 1 else None
+    head = results[0].head if scope == "team" and results else None
     return VerifyReport(
         ok=not any(f.failure for f in findings),
         scope=scope,

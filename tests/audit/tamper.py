@@ -174,7 +174,7 @@ class Tamper:
         prev = chain.ZERO
         for anchor in anchors:
             fixed_heads = [
-                replace(h, link=links[h.version]) if h.team_id == str(team) else h
+                h._replace(link=links[h.version]) if h.team_id == str(team) else h
                 for h in heads.get(anchor.seq, [])
             ]
             for h in fixed_heads:
