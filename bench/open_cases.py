@@ -4,13 +4,14 @@
     python -m bench.open_cases --teams 2000
     python -m bench.open_cases --smoke         # 20 teams, as the test suite runs it
 
-N teams are written straight through the application up to the end of session 1 (phase 3,
-the reflection period open), all at the same moment, with a short policy: the reminder is due
-``lead`` seconds later and the overdue mark ``gap`` seconds after that. Then one
-``LearningTeamWorkflow`` per team is started on the file-backed Temporal CLI dev server with
-one worker; each loads its state from the store (a local activity) and arms its reflection
-timer. The baseline, in the same run and on the same server and worker, is a trivial workflow
-whose one task upserts a search attribute and completes.
+First the baseline, on the same file-backed Temporal CLI dev server and the same worker: the
+start rate of a trivial workflow whose one task upserts a search attribute and completes (up to
+1,000 of them). Then N teams are written straight through the application up to the end of
+session 1 (phase 3, the reflection period open), all at the same moment, with a short policy:
+the reminder is due ``lead`` seconds later (by default room enough, from the measured rates, to
+start every case and restart) and the overdue mark ``gap`` seconds after that. Then one
+``LearningTeamWorkflow`` per team is started; each loads its state from the store (a local
+activity) and arms its reflection timer.
 
 A case counts as started once its workflow has indexed ``LtflowPhase = 3`` (state loaded, timer
 armed). Then the dev server is stopped and started again on the same database file, with a new
@@ -54,6 +55,8 @@ from ltflow.workflows.payloads import LearningTeamInput
 
 QUEUE = "bench-open-cases"
 CONCURRENCY = 64
+#: Trivial workflows started for the baseline rate (all of them when fewer teams).
+BASELINE_SAMPLE = 1000
 REMINDER = get_topic(LearningTeam.ReflectionReminderDue)
 OVERDUE = get_topic(LearningTeam.ReflectionOverdue)
 
@@ -72,6 +75,7 @@ class Figures:
     teams: int
     lead: float
     gap: float
+    baseline: int = 0
     generated_s: float = 0.0
     submit_rate: dict[str, float] = field(default_factory=dict)
     start_rate: dict[str, float] = field(default_factory=dict)
@@ -112,12 +116,12 @@ async def _wait_count(client: Client, query: str, count: int, timeout: float) ->
 
 
 async def start_rate(
-    client: Client, kind: str, count: int, start_one: Callable[[int], Awaitable[Any]], query: str
+    client: Client, count: int, start_one: Callable[[int], Awaitable[Any]], query: str
 ) -> tuple[float, float]:
     """(submitted per second, started per second: running as ``query`` says)."""
     began = time.perf_counter()
     submitted = await _start_all(count, start_one)
-    await _wait_count(client, query, count, timeout=60 + count / 5)
+    await _wait_count(client, query, count, timeout=120 + count)
     return count / submitted, count / (time.perf_counter() - began)
 
 
@@ -178,53 +182,74 @@ def _memory(figures: Figures, label: str, database: Path) -> None:
 async def run(
     smoke: bool = False, teams: int | None = None, lead: float | None = None, gap: float = 0
 ) -> Figures:
+    """Baseline, then the teams written and their workflows started, a restart, the timers."""
     n = teams or (20 if smoke else 10_000)
-    lead = lead or (12.0 if smoke else max(60.0, n * 0.025))
     gap = gap or (4.0 if smoke else 60.0)
-    figures = Figures(n, lead, gap)
+    figures = Figures(n, lead or 0.0, gap)
     with tempfile.TemporaryDirectory(prefix="ltflow-bench-") as tmp:
         data = Path(tmp)
         database = data / "temporal.sqlite3"
         settings = Settings(data_dir=data, task_queue=QUEUE)
         app = LearningTeams.from_settings(settings)
         try:
-            opened = datetime.now(UTC)
-            began = time.perf_counter()
-            policy = {
-                "min_reflection": "PT1S",
-                "max_reflection": f"PT{lead + gap:g}S",
-                "reflection_reminder_before": f"PT{gap:g}S",
-            }
-            written = bulk.build(
-                app,
-                n,
-                prefix=f"open-{uuid.uuid4().hex[:6]}",
-                script=bulk.to_reflection,
-                start=opened,
-                policy=policy,
-                spacing=timedelta(0),
-            )
-            figures.generated_s = time.perf_counter() - began
-            due = {
-                REMINDER: opened + timedelta(seconds=lead),
-                OVERDUE: opened + timedelta(seconds=lead + gap),
-            }
-            team_ids = [t.id for t in written]
-            await _first_life(figures, settings, database, team_ids, app)
+            due = await _first_life(figures, settings, database, app, smoke, lead)
             await _second_life(figures, settings, database, app, due)
         finally:
             app.close()
     return figures
 
 
+def _write_teams(
+    app: LearningTeams, figures: Figures, opened: datetime
+) -> tuple[list[uuid.UUID], dict[str, datetime]]:
+    """The teams, each at the end of session 1, all at ``opened``; their timers' due moments."""
+    lead, gap = figures.lead, figures.gap
+    policy = {
+        "min_reflection": "PT1S",
+        "max_reflection": f"PT{lead + gap:g}S",
+        "reflection_reminder_before": f"PT{gap:g}S",
+    }
+    began = time.perf_counter()
+    written = bulk.build(
+        app,
+        figures.teams,
+        prefix=f"open-{uuid.uuid4().hex[:6]}",
+        script=bulk.to_reflection,
+        start=opened,
+        policy=policy,
+        spacing=timedelta(0),
+    )
+    figures.generated_s = time.perf_counter() - began
+    due = {
+        REMINDER: opened + timedelta(seconds=lead),
+        OVERDUE: opened + timedelta(seconds=lead + gap),
+    }
+    return [t.id for t in written], due
+
+
+def _lead(figures: Figures, app: LearningTeams, smoke: bool) -> float:
+    """Seconds from writing to the reminders' due moment: room to write the teams, start
+    their workflows (assumed at half the trivial rate at worst) and restart, with a margin."""
+    pilot = min(figures.teams, 100)
+    began = time.perf_counter()
+    bulk.build(app, pilot, prefix=f"pilot-{uuid.uuid4().hex[:6]}", script=bulk.to_reflection)
+    per_team = (time.perf_counter() - began) / pilot
+    starting = figures.teams / (0.5 * figures.start_rate["trivial"])
+    margin = 5.0 if smoke else 30.0  # the restart itself takes a second or two
+    return round(max(12.0 if smoke else 60.0, 1.5 * (figures.teams * per_team + starting) + margin))
+
+
 async def _first_life(
     figures: Figures,
     settings: Settings,
     database: Path,
-    team_ids: list[uuid.UUID],
     app: LearningTeams,
-) -> None:
-    """Baseline and cases started; memory measured; everything stopped before a timer is due."""
+    smoke: bool,
+    lead: float | None,
+) -> dict[str, datetime]:
+    """Baseline and cases started; memory measured; everything stopped before a timer is due.
+
+    Returns the due moments of the reminders and overdue marks."""
     env = await _local_server(database)
     try:
         client = _client(env, settings)
@@ -237,6 +262,14 @@ async def _first_life(
                     TrivialWorkflow.run, id=f"trivial-{run_id}-{i}", task_queue=QUEUE
                 )
 
+            query = "WorkflowType = 'BenchTrivial' AND ExecutionStatus = 'Completed'"
+            figures.baseline = min(figures.teams, BASELINE_SAMPLE)
+            rates = await start_rate(client, figures.baseline, trivial, query)
+            figures.submit_rate["trivial"], figures.start_rate["trivial"] = rates
+
+            figures.lead = lead or _lead(figures, app, smoke)
+            team_ids, due = _write_teams(app, figures, datetime.now(UTC))
+
             async def case(i: int) -> Any:
                 return await client.start_workflow(
                     "LearningTeam",
@@ -245,11 +278,8 @@ async def _first_life(
                     task_queue=QUEUE,
                 )
 
-            query = "WorkflowType = 'BenchTrivial' AND ExecutionStatus = 'Completed'"
-            rates = await start_rate(client, "trivial", figures.teams, trivial, query)
-            figures.submit_rate["trivial"], figures.start_rate["trivial"] = rates
             query = "WorkflowType = 'LearningTeam' AND LtflowPhase = 3"
-            rates = await start_rate(client, "ltflow", figures.teams, case, query)
+            rates = await start_rate(client, figures.teams, case, query)
             figures.submit_rate["ltflow"], figures.start_rate["ltflow"] = rates
             _memory(figures, f"{figures.teams} cases waiting", database)
     finally:
@@ -258,6 +288,7 @@ async def _first_life(
         figures.restart_s = time.perf_counter() - began
     counts = stored_counts(app, [REMINDER, OVERDUE])
     figures.fired_before_restart = sum(len(c) for c in counts.values())
+    return due
 
 
 async def _second_life(
@@ -291,7 +322,7 @@ def report(f: Figures) -> list[str]:
         f"(written in {f.generated_s:.1f}s; reminder due after {f.lead:g}s, overdue {f.gap:g}s "
         "later)",
         f"  start rate (workflows/s)  trivial {trivial:7.1f}  ltflow {ltflow:7.1f}  "
-        f"ratio {ltflow / trivial:.2f}",
+        f"ratio {ltflow / trivial:.2f}  (trivial: {f.baseline} workflows)",
         f"  submitted (workflows/s)   trivial {f.submit_rate['trivial']:7.1f}  "
         f"ltflow {f.submit_rate['ltflow']:7.1f}",
     ]

@@ -30,8 +30,10 @@ def server_pid(database: Path, binary: str = "temporal") -> int | None:
             args = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if args and Path(args[0].decode(errors="replace")).name == binary and any(
-            a.decode(errors="replace") == wanted for a in args
+        if (
+            args
+            and Path(args[0].decode(errors="replace")).name == binary
+            and any(a.decode(errors="replace") == wanted for a in args)
         ):
             return int(entry.name)
     return None

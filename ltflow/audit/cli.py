@@ -186,7 +186,8 @@ async def _replay(settings: Settings, team_id: UUID) -> tuple[str, list[Finding]
             api_key=settings.temporal_api_key,
         )
     except RuntimeError as exc:
-        note = f"No Temporal reachable at {address}: the replay check did not run ({exc})."
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        note = f"No Temporal reachable at {address}: the replay check did not run ({reason})."
         return "workflow replay", [Finding(kind="skipped", message=note, failure=False)]
     return "workflow replay", await check_replay(client, team_id, settings)
 

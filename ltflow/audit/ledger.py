@@ -160,13 +160,14 @@ def sealed_heads(tx: Tx, team_ids: Sequence[str]) -> dict[str, tuple[int, bytes]
     """Each team's last sealed version and link (teams never sealed are absent)."""
     found: dict[str, tuple[int, bytes]] = {}
     table = tx.t["lta_links"]
-    for team in team_ids:
-        row = tx.fetchone(
-            f"SELECT version, link FROM {table} WHERE team_id = ? ORDER BY version DESC LIMIT 1",
-            (team,),
+    for start in range(0, len(team_ids), 500):
+        where, params = tx.in_list(team_ids[start : start + 500])
+        rows = tx.fetchall(
+            f"SELECT team_id, version, link FROM {table} WHERE (team_id, version) IN "
+            f"(SELECT team_id, MAX(version) FROM {table} WHERE team_id {where} GROUP BY team_id)",
+            params,
         )
-        if row is not None:
-            found[team] = (int(row[0]), bytes(row[1]))
+        found.update((team, (int(version), bytes(link))) for team, version, link in rows)
     return found
 
 

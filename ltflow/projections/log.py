@@ -4,8 +4,9 @@ Events are read in batches and decoded exactly as the application's mapper decod
 cipher and compressor, when configured, apply; an event stored under an older ``class_version``
 goes through the mapper itself, so upcasting applies as it does for the aggregate). Because the
 fold reads only a handful of fields, :class:`EventLog` decodes those and nothing more: one plain
-``json.loads`` and the ``occurred_at`` conversion, instead of the transcoder's per-object hook,
-whenever that gives the same values (see :meth:`EventLog._decode`). On PostgreSQL
+JSON decode and the ``occurred_at`` conversion, instead of the transcoder's per-object hook,
+whenever that gives the same values (see :meth:`EventLog._decode`); events with sealed personal
+fields always go through the (shredding) mapper, which opens them. On PostgreSQL
 :meth:`EventLog.listen` waits for the ``NOTIFY`` the library's recorder sends in every insert
 transaction (push); on SQLite there is no such signal, and the runner polls.
 """
