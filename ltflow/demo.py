@@ -127,7 +127,18 @@ async def _audit_check(
     replayer = Replayer(workflows=[], plugins=[LtflowPlugin(settings)])
     replay = await replayer.replay_workflow(wf_history, raise_on_replay_failure=False)
     replay_ok = replay.replay_failure is None
+    from ltflow.audit.access_log import Accessor
+    from ltflow.audit.service import Audit
+
+    app = LearningTeams.from_settings(settings)
+    audit = Audit.from_settings(settings, app)
+    try:
+        report = audit.verify(team_id, Accessor(actor="ltflow-demo", reason="demo audit check"))
+    finally:
+        audit.close()
+        app.close()
     checks = [
+        ("hash chain over the stored bytes verifies (audit verify)", report.ok),
         ("versions are gapless", versions_ok),
         ("every event id is stored once", unique_ok),
         ("phases 1 to 7 entered in order", phases_ok),
