@@ -83,23 +83,7 @@ def record_access(
             team_id=team_id,
             detail=text,
         )
-        tx.execute(
-            f"INSERT INTO {tx.t['lta_access']} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                seq,
-                when,
-                accessor.actor,
-                accessor.on_behalf_of,
-                accessor.channel,
-                action,
-                team_id,
-                text,
-                prev,
-                digest,
-            ),
-        )
-    return _entry(
-        (
+        row = (
             seq,
             when,
             accessor.actor,
@@ -111,7 +95,10 @@ def record_access(
             prev,
             digest,
         )
-    )
+        tx.execute(
+            f"INSERT INTO {tx.t['lta_access']} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", row
+        )
+    return _entry(row)
 
 
 def head(tx: Tx) -> tuple[int, bytes]:
