@@ -14,7 +14,13 @@ import sys
 import time
 
 #: In the order they run; a module that is not there (yet) is skipped with a note.
-BENCHMARKS = ("bench.phase_events", "bench.projections", "bench.open_cases", "bench.audit")
+BENCHMARKS = (
+    "bench.phase_events",
+    "bench.http_intake",
+    "bench.projections",
+    "bench.open_cases",
+    "bench.audit",
+)
 
 
 def main() -> int:

@@ -76,3 +76,14 @@ async def test_phase_event_benchmark_measures_both_sides_and_prints_the_ratios()
     assert "ratio p50" in lines[3]
     assert "(target <= 1.5)" in lines[3]
     assert "(target >= 0.7)" in lines[5]
+
+
+async def test_http_intake_benchmark_answers_every_request_and_reports_the_overhead() -> None:
+    from bench import http_intake
+
+    figures = await http_intake.run(smoke=True)
+    assert figures["statuses"] == {200}  # every measured HTTP request was an accepted event
+    assert set(figures["p50"]) == {"client", "http"}
+    lines = http_intake.report(figures)
+    assert lines[0].startswith("HTTP intake overhead")
+    assert "HTTP adds" in lines[2]
