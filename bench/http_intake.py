@@ -10,9 +10,6 @@ machine hits both alike. Target: HTTP adds at most 5 ms at p50.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
 import statistics
 import tempfile
 import time
@@ -25,11 +22,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench import common
 from bench.phase_events import _ltflow_team
 from ltflow.api import create_app
 from ltflow.api.server import running
 from ltflow.config import Settings
-from ltflow.logs import configure_logging
 from ltflow.plugin import LtflowPlugin
 from ltflow.projections.store import ViewStore
 from ltflow.runtime import find_binary
@@ -111,12 +108,7 @@ def report(figures: dict[str, Any]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
-    args = parser.parse_args()
-    configure_logging("console", level=logging.WARNING)
-    for line in report(asyncio.run(run(args.smoke))):
-        print(line)
+    common.main(__doc__, run, report)
 
 
 if __name__ == "__main__":

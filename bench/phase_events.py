@@ -10,9 +10,7 @@ update whose handler does nothing; ltflow's side is a real ``perspective.shared`
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
 import tempfile
 import time
 import uuid
@@ -26,9 +24,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench import common
 from ltflow import narrative
 from ltflow.config import Settings
-from ltflow.logs import configure_logging
 from ltflow.plugin import LtflowPlugin
 from ltflow.runtime import find_binary
 from ltflow.workflows.client import LtflowClient
@@ -202,12 +200,7 @@ def report(figures: dict[str, Any]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
-    args = parser.parse_args()
-    configure_logging("console", level=logging.WARNING)
-    for line in report(asyncio.run(run(args.smoke))):
-        print(line)
+    common.main(__doc__, run, report)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,16 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from ltflow.projections.base import Row, Table, TeamProjection, from_iso, iso, iso_date
+from ltflow.projections.base import (
+    Row,
+    Table,
+    TeamProjection,
+    equal_filters,
+    from_iso,
+    iso,
+    iso_date,
+    where_sql,
+)
 from ltflow.projections.team_models import SafetyNetView, TeamDetailView
 
 if TYPE_CHECKING:
@@ -128,17 +137,11 @@ def list_actions(
         where.append(_STATUS_SQL[status])
         if status != "done":
             params.append(today.isoformat())
-    for column, value in (
-        ("owner", owner),
-        ("theme", theme),
-        ("team_id", None if team_id is None else str(team_id)),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    sql = f"SELECT {_COLUMNS} FROM {store.table(TABLE)}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    equal, values = equal_filters(
+        (("owner", owner), ("theme", theme), ("team_id", None if team_id is None else str(team_id)))
+    )
+    sql = f"SELECT {_COLUMNS} FROM {store.table(TABLE)}" + where_sql(where + equal)
+    params += values
     sql += " ORDER BY due IS NULL, due, team_id, safety_net_id"
     with store.read() as tx:
         rows = tx.fetchall(sql, params)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -100,3 +100,18 @@ def month_of(moment: datetime) -> str:
     """The calendar month (UTC) a moment falls in, as ``YYYY-MM``."""
     utc = moment.astimezone(UTC)
     return f"{utc.year:04d}-{utc.month:02d}"
+
+
+def equal_filters(pairs: Iterable[tuple[str, object | None]]) -> tuple[list[str], list[object]]:
+    """``column = ?`` conditions and their values, for the filters that were given."""
+    where: list[str] = []
+    params: list[object] = []
+    for column, value in pairs:
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    return where, params
+
+
+def where_sql(where: Sequence[str]) -> str:
+    return " WHERE " + " AND ".join(where) if where else ""

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from ltflow.projections.base import Row, Table, TeamProjection, iso
+from ltflow.projections.base import Row, Table, TeamProjection, equal_filters, iso, where_sql
 from ltflow.projections.team_models import TeamDetailView
 
 if TYPE_CHECKING:
@@ -107,14 +107,8 @@ def list_library(
     store: ViewStore, *, theme: str | None = None, trigger: str | None = None
 ) -> list[LibraryEntryView]:
     """Library entries, most recently communicated first."""
-    where, params = [], []
-    for column, value in (("theme", theme), ("trigger", trigger)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    sql = f"SELECT doc FROM {store.table(TABLE)}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    where, params = equal_filters((("theme", theme), ("trigger", trigger)))
+    sql = f"SELECT doc FROM {store.table(TABLE)}" + where_sql(where)
     sql += " ORDER BY communicated_at DESC, team_id"
     with store.read() as tx:
         rows = tx.fetchall(sql, params)

@@ -12,7 +12,16 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from ltflow.projections.base import Row, Table, TeamProjection, from_iso, iso, iso_date
+from ltflow.projections.base import (
+    Row,
+    Table,
+    TeamProjection,
+    equal_filters,
+    from_iso,
+    iso,
+    iso_date,
+    where_sql,
+)
 from ltflow.projections.deadlines import next_deadline
 from ltflow.projections.team_models import TeamDetailView
 
@@ -128,19 +137,10 @@ def list_teams(
     offset: int = 0,
 ) -> list[TeamOverviewView]:
     """Teams, newest first, filtered; ``now`` decides the overdue flags."""
-    where, params = [], []
-    for column, value in (
-        ("phase", phase),
-        ("theme", theme),
-        ("trigger", trigger),
-        ("status", status),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    sql = f"SELECT {_COLUMNS} FROM {store.table(TABLE)}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    where, params = equal_filters(
+        (("phase", phase), ("theme", theme), ("trigger", trigger), ("status", status))
+    )
+    sql = f"SELECT {_COLUMNS} FROM {store.table(TABLE)}" + where_sql(where)
     sql += " ORDER BY convened_at DESC, team_id"
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
