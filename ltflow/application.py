@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
 from pydantic import BaseModel
 
 from ltflow.aggregates import commands as c
@@ -26,7 +26,8 @@ from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import TeamState, TeamSummary, summarize
 from ltflow.codec import load_or_create_key_file
 from ltflow.config import Settings
-from ltflow.privacy import KeyStore, ShreddingMapper, key_store_for
+from ltflow.privacy import KeyStore, ShreddingMapper, decode_batch, key_store_for
+from ltflow.transcoder import FastJSONTranscoder
 
 #: Team ids are uuid5 of the case_ref in this namespace, so every node derives the same id.
 TEAM_NAMESPACE = UUID("6f0f7c1e-4b8e-5d2a-9c53-1d7a1e7b2f10")
@@ -75,6 +76,13 @@ class LearningTeams(Application[UUID]):
         self.keys = keys
         super().__init__(env)
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    def construct_transcoder(self) -> Transcoder:
+        if self.env.get("TRANSCODER_TOPIC"):
+            return super().construct_transcoder()
+        transcoder = FastJSONTranscoder()  # the library's format, read faster
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def construct_mapper(self) -> Mapper[UUID]:
         if self.keys is None:
@@ -217,7 +225,7 @@ class LearningTeams(Application[UUID]):
         return facts
 
     def _facts(self, team_id: UUID) -> Iterator[StoredFact]:
-        for event in self.events.get(team_id):
+        for event in decode_batch(self.mapper, self.recorder.select_events(team_id)):
             assert isinstance(event, LearningTeam.Event)
             yield StoredFact(
                 team_id=team_id,

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -54,6 +54,10 @@ class KeyStore(ABC):
     def delete(self, team_id: UUID, participant_id: str) -> bool:
         """Forget the key; True when there was one."""
 
+    def get_many(self, team_ids: Sequence[UUID]) -> dict[tuple[UUID, str], bytes]:
+        """Every key of these teams, by (team, participant); one query where the store can."""
+        raise NotImplementedError
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
@@ -85,6 +89,21 @@ class SQLiteKeyStore(KeyStore):
                 (str(team_id), participant_id),
             ).fetchone()
         return bytes(row[0]) if row else None
+
+    def get_many(self, team_ids: Sequence[UUID]) -> dict[tuple[UUID, str], bytes]:
+        by_text = {str(t): t for t in team_ids}
+        texts = list(by_text)
+        found: dict[tuple[UUID, str], bytes] = {}
+        with self._lock:
+            for start in range(0, len(texts), 500):
+                chunk = texts[start : start + 500]
+                rows = self._db.execute(
+                    "SELECT team_id, participant_id, key FROM participant_keys "
+                    f"WHERE team_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                found.update(((by_text[t], p), bytes(k)) for t, p, k in rows)
+        return found
 
     def get_or_create(self, team_id: UUID, participant_id: str) -> bytes:
         with self._lock:
@@ -134,6 +153,14 @@ class PostgresKeyStore(KeyStore):
                 (team_id, participant_id),
             ).fetchone()
         return bytes(row[0]) if row else None
+
+    def get_many(self, team_ids: Sequence[UUID]) -> dict[tuple[UUID, str], bytes]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT team_id, participant_id, key FROM {self._table} WHERE team_id = ANY(%s)",
+                (list(team_ids),),
+            ).fetchall()
+        return {(t, p): bytes(k) for t, p, k in rows}
 
     def get_or_create(self, team_id: UUID, participant_id: str) -> bytes:
         with self._connect() as conn:
@@ -200,15 +227,86 @@ def seal(key: bytes, value: str, aad: bytes) -> str:
 
 
 def unseal(key: bytes | None, value: str, aad: bytes) -> str:
+    return open_with(None if key is None else AESGCM(key), value, aad)
+
+
+def open_with(aead: AESGCM | None, value: str, aad: bytes) -> str:
+    """:func:`unseal` with the key's cipher already made (None: the key is gone)."""
     if not value.startswith(_PREFIX):
         return value
-    if key is None:
+    if aead is None:
         return ERASED
     raw = base64.b64decode(value[len(_PREFIX) :])
     try:
-        return AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode()
+        return aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode()
     except InvalidTag as exc:
         raise ValueError("a sealed personal field failed authentication") from exc
+
+
+class BatchKeys(KeyStore):
+    """A key store's answers, remembered for one batch of reads (one case's events, one page of
+    the log): a team's sealed events share a key per participant, and one lookup each is
+    enough. Only for reading; :meth:`forget` before the next batch, so an erasure shows from
+    the next batch on. Never kept longer: another process may erase a key at any moment."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self._keys = keys
+        self._seen: dict[tuple[UUID, str], AESGCM | None] = {}
+        #: Prefetched keys, and the teams whose keys are all in there.
+        self._fetched: dict[tuple[UUID, str], bytes] = {}
+        self._teams: set[UUID] = set()
+
+    def forget(self) -> None:
+        self._seen.clear()
+        self._fetched.clear()
+        self._teams.clear()
+
+    def prefetch(self, team_ids: Sequence[UUID]) -> None:
+        """Look up every key of these teams at once (a batch about to be opened)."""
+        wanted = [t for t in team_ids if t not in self._teams]
+        if not wanted:
+            return
+        try:
+            keys = self._keys.get_many(wanted)
+        except NotImplementedError:
+            return
+        self._teams.update(wanted)
+        self._fetched.update(keys)
+
+    def aead(self, team_id: UUID, participant_id: str) -> AESGCM | None:
+        """The participant's cipher (None once the key is erased), made once per batch."""
+        pair = (team_id, participant_id)
+        try:
+            return self._seen[pair]
+        except KeyError:
+            if team_id in self._teams:
+                key = self._fetched.get(pair)
+            else:
+                key = self._keys.get(team_id, participant_id)
+            aead = self._seen[pair] = None if key is None else AESGCM(key)
+            return aead
+
+    def open_payload(self, team_id: UUID, event_type: str, payload: dict[str, Any]) -> None:
+        """Open the sealed personal fields of one event's payload, in place (not the
+        fingerprint: readers that want it decode through :class:`ShreddingMapper`)."""
+        fields = PERSONAL_FIELDS.get(event_type)
+        if not fields:
+            return
+        pid = payload["participant_id"]
+        aead = self.aead(team_id, pid)
+        for field in fields:
+            value = payload.get(field)
+            if isinstance(value, str):
+                payload[field] = open_with(aead, value, _aad(team_id, pid, field))
+
+    def get(self, team_id: UUID, participant_id: str) -> bytes | None:
+        return self._keys.get(team_id, participant_id)
+
+    def get_or_create(self, team_id: UUID, participant_id: str) -> bytes:
+        raise NotImplementedError("a batch of reads never creates a key")
+
+    def delete(self, team_id: UUID, participant_id: str) -> bool:
+        raise NotImplementedError("a batch of reads never erases a key")
 
 
 class ShreddingMapper(Mapper[UUID]):
@@ -241,12 +339,34 @@ class ShreddingMapper(Mapper[UUID]):
         if not fields:
             return event
         team_id, pid = event.originator_id, event.payload["participant_id"]
-        key = self.keys.get(team_id, pid)
+        keys = self.keys
+        if isinstance(keys, BatchKeys):
+            aead = keys.aead(team_id, pid)
+        else:
+            key = keys.get(team_id, pid)
+            aead = None if key is None else AESGCM(key)
         payload = dict(event.payload)
         for field in fields:
             if isinstance(payload.get(field), str):
-                payload[field] = unseal(key, payload[field], _aad(team_id, pid, field))
-        fingerprint = unseal(key, event.fingerprint, _aad(team_id, pid, "fingerprint"))
+                payload[field] = open_with(aead, payload[field], _aad(team_id, pid, field))
+        fingerprint = open_with(aead, event.fingerprint, _aad(team_id, pid, "fingerprint"))
         object.__setattr__(event, "payload", payload)
         object.__setattr__(event, "fingerprint", fingerprint)
         return event
+
+    def reading(self) -> ShreddingMapper:
+        """A twin for one batch of reads: each participant's key is looked up once
+        (:class:`BatchKeys`). Make a new one, or ``keys.forget()``, for the next batch."""
+        return ShreddingMapper(
+            transcoder=self.transcoder,
+            cipher=self.cipher,
+            compressor=self.compressor,
+            keys=self.keys if isinstance(self.keys, BatchKeys) else BatchKeys(self.keys),
+        )
+
+
+def decode_batch(mapper: Mapper[Any], stored: Iterable[StoredEvent]) -> list[Any]:
+    """Decode stored events as ``mapper`` does, looking up each participant's key once."""
+    if isinstance(mapper, ShreddingMapper):
+        mapper = mapper.reading()
+    return [mapper.to_domain_event(event) for event in stored]

@@ -90,10 +90,11 @@ def chain(team_id: str, rows: Sequence[tuple[int, str, bytes]]) -> list[bytes]:
     return out
 
 
-TOPIC_FIELDS: dict[str, bytes] = {}
+#: By the topic's text or its UTF-8 bytes (the sweep reads them as bytes): the same field.
+TOPIC_FIELDS: dict[str | bytes, bytes] = {}
 
 
-def topic_field(topic: str) -> bytes:
+def topic_field(topic: str | bytes) -> bytes:
     """``field(topic)``, remembered: a store has a few dozen topics and millions of rows."""
     encoded = TOPIC_FIELDS.get(topic)
     if encoded is None:
@@ -108,6 +109,16 @@ def head_leaf(team_id: str, version: int, link_: bytes) -> bytes:
     team = team_id.encode()
     data = _TAG_HEAD + _U32.pack(len(team)) + team + _I64.pack(version) + _LEN32 + link_
     return sha256(data).digest()
+
+
+def head_leaves(heads: Iterable[tuple[str, int, bytes]]) -> list[bytes]:
+    """:func:`head_leaf` of many ``(team_id, version, link)`` heads (the whole-store check)."""
+    tag, u32, i64, len32 = _TAG_HEAD, _U32.pack, _I64.pack, _LEN32
+    out: list[bytes] = []
+    for team_id, version, link_ in heads:
+        team = team_id.encode()
+        out.append(sha256(tag + u32(len(team)) + team + i64(version) + len32 + link_).digest())
+    return out
 
 
 def heads_root(leaves: Iterable[bytes]) -> bytes:

@@ -48,7 +48,11 @@ class Anchor:
 
     def recompute(self, heads: Sequence[Head]) -> bytes:
         """The digest this anchor must have, given the heads it commits to."""
-        leaves = [h.leaf for h in sorted(heads, key=lambda h: h.team_id)]
+        ordered = sorted(heads, key=lambda h: h.team_id)
+        return self.recompute_from(chain.head_leaves((h[1], h[2], h[3]) for h in ordered))
+
+    def recompute_from(self, leaves: Sequence[bytes]) -> bytes:
+        """:meth:`recompute` from the heads' leaves, in team-id order."""
         return chain.anchor_digest(
             prev=self.prev,
             seq=self.seq,
@@ -118,6 +122,15 @@ def heads_of_anchors(tx: Tx, seqs: Sequence[int] | None = None) -> dict[int, lis
     for row in rows:  # both backends give int, str, int, bytes
         found[row[0]].append(Head(*row))
     return found
+
+
+def head_rows(tx: Tx) -> list[tuple[int, str, int, bytes]]:
+    """Every anchored head as ``(seq, team_id, version, link)``, by anchor then team id (the
+    whole-store check: plain rows, sorted here rather than by walking an index)."""
+    sql = f"SELECT seq, team_id, version, link FROM {tx.t['lta_anchor_heads']}"
+    rows: list[tuple[int, str, int, bytes]] = tx.fetchall(sql)
+    rows.sort()
+    return rows
 
 
 def heads_of_teams(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Head]]:

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from ltflow.aggregates.errors import LtflowError, TeamNotFoundError
 from ltflow.application import LearningTeams
+from ltflow.privacy import decode_batch
 from ltflow.projections.team_detail import TeamDetailView, fold_team_detail
 from ltflow.projections.team_models import TeamEvent
 
@@ -52,7 +53,7 @@ class PointInTime(BaseModel):
 
 def team_events(app: LearningTeams, team_id: UUID) -> list[Any]:
     """A team's stored events, decoded, in version order (raises if there are none)."""
-    events = list(app.events.get(team_id))
+    events = decode_batch(app.mapper, app.recorder.select_events(team_id))
     if not events:
         raise TeamNotFoundError(f"No Learning Team with id {team_id}.", team_id=str(team_id))
     return events

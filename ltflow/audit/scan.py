@@ -21,7 +21,6 @@ from hashlib import sha256
 from typing import Any
 
 from ltflow.audit import chain, ledger
-from ltflow.audit.ledger import Head
 from ltflow.audit.source import Canon, EventSource
 from ltflow.audit.store import AuditStore
 
@@ -47,7 +46,7 @@ class Scan:
 def scan(
     source: EventSource,
     store: AuditStore,
-    heads: dict[int, list[Head]],
+    heads: dict[tuple[int, str], tuple[int, bytes]],
     sealed_upto: int,
     page: int = 20_000,
 ) -> Scan:
@@ -76,7 +75,7 @@ def _read(
 ) -> tuple[list[RawEvent], list[LinkRow], int | None]:
     """One page of events after ``after``, the links up to its end, and where it ends (None:
     the last page, which takes every remaining link)."""
-    events = source.page(after, page)
+    events = source.sweep_page(after, page)
     upto = events[-1][0] if len(events) == page else None
     with store.read() as tx:
         links = ledger.scan_links(tx, after, upto)
@@ -84,8 +83,9 @@ def _read(
 
 
 class _Sweep:
-    def __init__(self, heads: dict[int, list[Head]], sealed_upto: int) -> None:
-        self.heads = {(h.seq, h.team_id): (h.version, h.link) for g in heads.values() for h in g}
+    def __init__(self, heads: dict[tuple[int, str], tuple[int, bytes]], sealed_upto: int) -> None:
+        #: Every anchored head, ``(seq, team) -> (version, link)``.
+        self.heads = heads
         self.matched: set[tuple[int, str]] = set()
         self.sealed_upto = sealed_upto
         self.result = Scan()

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from ltflow.audit import access_log, ledger
+from ltflow.audit import access_log, chain, ledger
 from ltflow.audit.findings import Finding, TeamCheck, check_team, unsealed_note
-from ltflow.audit.ledger import Anchor, Head
+from ltflow.audit.ledger import Anchor
 from ltflow.audit.scan import scan
 from ltflow.audit.source import EventSource, RawRow
 from ltflow.audit.store import AuditStore, Tx
@@ -76,7 +76,7 @@ def verify_team(
         anchored = ledger.heads_of_teams(tx, [team_id]).get(team_id, [])
         result = check_team(team_id, _stored(rows), sealed, anchored)
         seqs = {h.seq for h in anchored} | {s[3] for s in sealed}
-        latest, anchor_findings, _ = _check_anchors(tx, seqs, expected)
+        latest, anchor_findings = _check_anchors(tx, seqs, expected)
         entries, access = _access(tx, check_access_log)
     report = _report("team", [result], latest, started, team_id=team_id)
     report.add(anchor_findings, "anchors")
@@ -97,8 +97,14 @@ def verify_store(
     (:mod:`ltflow.audit.scan`), then a close look at each team the sweep marked."""
     started = time.perf_counter()
     with store.read() as tx:
-        latest, anchor_findings, heads = _check_anchors(tx, None, expected)
+        latest = ledger.latest_anchor(tx)
+        anchors = ledger.anchors(tx, 1)
+        head_rows = ledger.head_rows(tx)
         entries, access = _access(tx, True)
+    anchor_findings = _anchor_chain(anchors, _recompute_all(anchors, head_rows), 1)
+    if expected is not None:
+        anchor_findings += _expected(anchors, expected)
+    heads = {(seq, team): (version, link) for seq, team, version, link in head_rows}
     swept = scan(source, store, heads, latest.position if latest else 0)
     marked = sorted(swept.suspicious)
     results: list[TeamCheck] = []
@@ -170,26 +176,46 @@ def _access(tx: Tx, wanted: bool) -> tuple[int | None, list[Finding]]:
 
 
 def _check_anchors(
-    tx: Tx, seqs: set[int] | None, expected: AnchorRef | None
-) -> tuple[Anchor | None, list[Finding], dict[int, list[Head]]]:
-    """Recompute the anchors in ``seqs`` (every anchor when None), and check that each anchor
-    from the first of them to the latest follows the one before it."""
+    tx: Tx, seqs: set[int], expected: AnchorRef | None
+) -> tuple[Anchor | None, list[Finding]]:
+    """Recompute the anchors in ``seqs``, and check that each anchor from the first of them to
+    the latest follows the one before it."""
     latest = ledger.latest_anchor(tx)
-    interest = {1} if seqs is None else set(seqs)
+    interest = set(seqs)
     if expected is not None:
         interest.add(expected.seq)
     first = min(interest, default=latest.seq if latest else 1)
     anchors = ledger.anchors(tx, first)
-    heads = ledger.heads_of_anchors(tx, None if seqs is None else sorted(seqs))
-    found = _anchor_chain(anchors, heads, first, seqs)
+    heads = ledger.heads_of_anchors(tx, sorted(seqs))
+    recomputed = {a.seq: a.recompute(heads.get(a.seq, [])) for a in anchors if a.seq in seqs}
+    found = _anchor_chain(anchors, recomputed, first, seqs - recomputed.keys())
     if expected is not None:
         found += _expected(anchors, expected)
-    return latest, found, heads
+    return latest, found
+
+
+def _recompute_all(
+    anchors: Sequence[Anchor], rows: Sequence[tuple[int, str, int, bytes]]
+) -> dict[int, bytes]:
+    """Every anchor's digest from every head (rows by anchor, then team id)."""
+    by_seq: dict[int, list[tuple[str, int, bytes]]] = {}
+    for seq, team, version, link in rows:
+        group = by_seq.get(seq)
+        if group is None:
+            group = by_seq[seq] = []
+        group.append((team, version, link))
+    return {a.seq: a.recompute_from(chain.head_leaves(by_seq.get(a.seq, ()))) for a in anchors}
 
 
 def _anchor_chain(
-    anchors: Sequence[Anchor], heads: dict[int, list[Head]], first: int, recompute: set[int] | None
+    anchors: Sequence[Anchor],
+    recomputed: dict[int, bytes],
+    first: int,
+    gone: Iterable[int] = (),
 ) -> list[Finding]:
+    """The anchors from ``first`` on must follow one another without a gap, and each anchor in
+    ``recomputed`` must have the digest recomputed from its heads; ``gone``: anchors that
+    were asked about and are not there."""
     found: list[Finding] = []
     expected_seq, prev = first, None
     for anchor in anchors:
@@ -201,12 +227,11 @@ def _anchor_chain(
             found.append(
                 _altered(anchor.seq, f"Anchor #{anchor.seq} does not follow the one before.")
             )
-        mine = recompute is None or anchor.seq in recompute
-        if mine and anchor.recompute(heads.get(anchor.seq, [])) != anchor.digest:
+        digest = recomputed.get(anchor.seq)
+        if digest is not None and digest != anchor.digest:
             found.append(_altered(anchor.seq, f"Anchor #{anchor.seq} does not match its heads."))
         expected_seq, prev = anchor.seq + 1, anchor.digest
-    known = {a.seq for a in anchors}
-    for seq in sorted((recompute or set()) - known):
+    for seq in sorted(gone):
         found.append(_altered(seq, f"Anchor #{seq} is gone."))
     return found
 

@@ -13,7 +13,6 @@ transaction (push); on SQLite there is no such signal, and the runner polls.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,8 +30,9 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import resolve_topic
 
 from ltflow.aggregates.learning_team import LearningTeam
-from ltflow.privacy import KeyStore, ShreddingMapper
+from ltflow.privacy import PERSONAL_FIELDS, BatchKeys, ShreddingMapper
 from ltflow.projections.team_models import TeamEvent
+from ltflow.transcoder import FastJSONTranscoder, loads
 
 _TEAM_EVENTS = (LearningTeam.Event, LearningTeam.TeamConvened)
 #: Wait for a push up to this many seconds; returns True when one arrived.
@@ -42,7 +42,6 @@ _Row = tuple[int, Any, int, str, bytes]
 #: A team event stores two transcoded values at its top level (``timestamp``, ``occurred_at``).
 _TYPED = b'"_type_"'
 _TOP_LEVEL_TYPED = 2
-_JSON = json.JSONDecoder()
 
 
 @dataclass(slots=True)
@@ -63,55 +62,26 @@ class _Kind:
 
     type: str | None
     class_version: int = 1
+    #: Has sealed personal fields (opened with the participant's key).
+    personal: bool = False
 
 
 def _decoding(mapper: Mapper[Any]) -> tuple[Mapper[Any], frozenset[str] | None]:
     """The mapper to decode with, and the event types only it may decode (None: every type).
 
     ltflow's :class:`~ltflow.privacy.ShreddingMapper` opens sealed personal fields of a few
-    types and decodes every other type exactly as the library's own mapper does. For reading
-    it gets a twin whose key lookups are remembered for one batch (:class:`_BatchKeys`).
+    types and decodes every other type exactly as the library's own mapper does. The log reads
+    every type the lean way and opens those fields itself, with each team's keys looked up once
+    per batch (:class:`~ltflow.privacy.BatchKeys`); the mapper's twin, with the same keys,
+    decodes what the lean way cannot.
     """
-    from ltflow.privacy import PERSONAL_FIELDS
-
-    if type(mapper.transcoder) is not JSONTranscoder:
+    if type(mapper.transcoder) not in (JSONTranscoder, FastJSONTranscoder):
         return mapper, None
     if type(mapper).to_domain_event is Mapper.to_domain_event:
         return mapper, frozenset()
     if type(mapper) is ShreddingMapper:
-        twin = ShreddingMapper(
-            transcoder=mapper.transcoder,
-            cipher=mapper.cipher,
-            compressor=mapper.compressor,
-            keys=_BatchKeys(mapper.keys),
-        )
-        return twin, frozenset(PERSONAL_FIELDS)
+        return mapper.reading(), frozenset()
     return mapper, None
-
-
-class _BatchKeys(KeyStore):
-    """A key store's answers, remembered for one batch: a team's sealed events share a key per
-    participant, and one lookup each is enough. Forgotten before the next batch, so an erasure
-    shows from the next batch on (and in full once the views are rebuilt)."""
-
-    def __init__(self, keys: KeyStore) -> None:
-        self._keys = keys
-        self._seen: dict[tuple[UUID, str], bytes | None] = {}
-
-    def forget(self) -> None:
-        self._seen.clear()
-
-    def get(self, team_id: UUID, participant_id: str) -> bytes | None:
-        pair = (team_id, participant_id)
-        if pair not in self._seen:
-            self._seen[pair] = self._keys.get(team_id, participant_id)
-        return self._seen[pair]
-
-    def get_or_create(self, team_id: UUID, participant_id: str) -> bytes:
-        raise NotImplementedError("the projections only read")
-
-    def delete(self, team_id: UUID, participant_id: str) -> bool:
-        raise NotImplementedError("the projections only read")
 
 
 class EventLog:
@@ -123,20 +93,26 @@ class EventLog:
         self._names = transcoder.names if isinstance(transcoder, JSONTranscoder) else {}
         #: Event types only the mapper may decode (None: all of them).
         self.mapper, self._via_mapper = _decoding(app.mapper)
+        #: The batch's key lookups, when personal fields are sealed.
+        self._keys: BatchKeys | None = None
+        if isinstance(self.mapper, ShreddingMapper) and isinstance(self.mapper.keys, BatchKeys):
+            self._keys = self.mapper.keys
         self._kinds: dict[str, _Kind] = {}
 
     def read(self, after: int, limit: int) -> list[tuple[int, TeamEvent | None]]:
         """Up to ``limit`` notifications after ``after``, decoded (None: not a team event)."""
-        if isinstance(self.mapper, ShreddingMapper) and isinstance(self.mapper.keys, _BatchKeys):
-            self.mapper.keys.forget()
+        keys = self._keys
+        if keys is not None:
+            keys.forget()
         ids: dict[Any, UUID] = {}
-        decoded: list[tuple[int, TeamEvent | None]] = []
-        for row in self._select(after, limit):
-            originator = ids.get(row[1])
-            if originator is None:
-                originator = ids[row[1]] = row[1] if isinstance(row[1], UUID) else UUID(str(row[1]))
-            decoded.append((row[0], self._decode(row, originator)))
-        return decoded
+        rows = self._select(after, limit)
+        for row in rows:
+            if row[1] not in ids:
+                ids[row[1]] = row[1] if isinstance(row[1], UUID) else UUID(str(row[1]))
+        if keys is not None:
+            personal = {ids[row[1]] for row in rows if self._kind(row[3]).personal}
+            keys.prefetch(list(personal))
+        return [(row[0], self._decode(row, ids[row[1]])) for row in rows]
 
     def _decode(self, row: _Row, originator_id: UUID) -> TeamEvent | None:
         kind = self._kind(row[3])
@@ -148,13 +124,16 @@ class EventLog:
             # needed) and no upcast is due; anything else goes through the mapper.
             if fields is not None and fields.get("class_version", 1) == kind.class_version:
                 occurred = fields["occurred_at"]
+                payload = fields["payload"]
+                if kind.personal and self._keys is not None:
+                    self._keys.open_payload(originator_id, kind.type, payload)
                 return StoredTeamEvent(
                     kind.type,
                     originator_id,
                     row[2],
                     self._names[occurred["_type_"]].decode(occurred["_data_"]),
                     fields["actor"],
-                    fields["payload"],
+                    payload,
                 )
         notification = Notification(
             id=row[0],
@@ -173,9 +152,10 @@ class EventLog:
             state = mapper.compressor.decompress(state)
         if state.count(_TYPED) != _TOP_LEVEL_TYPED:
             return None
-        # The stored JSON is the encoder's own (no surrounding blanks): raw_decode on text skips
-        # the encoding sniffing and the blank matching of json.loads, a third of its cost.
-        fields: dict[str, Any] = _JSON.raw_decode(state.decode("utf-8"))[0]
+        try:
+            fields: dict[str, Any] = loads(state)
+        except ValueError:  # not JSON at all: the mapper reports it as it would
+            return None
         return fields
 
     def _kind(self, topic: str) -> _Kind:
@@ -183,7 +163,7 @@ class EventLog:
         if kind is None:
             cls = resolve_topic(topic)
             kind = self._kinds[topic] = (
-                _Kind(cls.TYPE, getattr(cls, "class_version", 1))
+                _Kind(cls.TYPE, getattr(cls, "class_version", 1), cls.TYPE in PERSONAL_FIELDS)
                 if isinstance(cls, type) and issubclass(cls, _TEAM_EVENTS)
                 else _Kind(None)
             )
@@ -201,8 +181,11 @@ class EventLog:
                 f"{recorder.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?"
             )
             with recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(sql, (after, limit))
-                return [tuple(row) for row in cursor.fetchall()]
+                raw = cursor.sqlite_cursor
+                raw.row_factory = None  # plain tuples: no Row object per stored event
+                raw.execute(sql, (after, limit))
+                rows: list[_Row] = raw.fetchall()
+                return rows
         if isinstance(recorder, PostgresApplicationRecorder):
             from psycopg.rows import tuple_row
             from psycopg.sql import SQL, Identifier

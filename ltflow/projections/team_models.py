@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ltflow.aggregates.commands import Policy
 from ltflow.aggregates.state import Phase, Status
@@ -54,7 +54,7 @@ class SessionView(_View):
     scheduled_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
-    attendees: list[str] = []
+    attendees: list[str] = Field(default_factory=list)
 
 
 class PerspectiveView(_View):
@@ -99,7 +99,7 @@ class SafetyNetView(_View):
     description: str
     owner: str
     due: date | None = None
-    addresses: list[str] = []
+    addresses: list[str] = Field(default_factory=list)
     hypothesis: str | None = None
     status: Literal["open", "done"] = "open"
     defined_at: datetime
@@ -160,19 +160,19 @@ class TeamDetailView(_View):
     convened_at: datetime
     updated_at: datetime
     scope_confirmed_at: datetime | None = None
-    participants: list[ParticipantView] = []
-    sessions: list[SessionView] = []
-    perspectives: list[PerspectiveView] = []
+    participants: list[ParticipantView] = Field(default_factory=list)
+    sessions: list[SessionView] = Field(default_factory=list)
+    perspectives: list[PerspectiveView] = Field(default_factory=list)
     reflection: ReflectionView | None = None
-    reflection_notes: list[ReflectionNoteView] = []
-    red_threads: list[RedThreadView] = []
-    learning_points: list[LearningPointView] = []
+    reflection_notes: list[ReflectionNoteView] = Field(default_factory=list)
+    red_threads: list[RedThreadView] = Field(default_factory=list)
+    learning_points: list[LearningPointView] = Field(default_factory=list)
     analysis_concluded_at: datetime | None = None
-    safety_nets: list[SafetyNetView] = []
+    safety_nets: list[SafetyNetView] = Field(default_factory=list)
     safety_nets_concluded_at: datetime | None = None
-    criteria: list[CriterionView] = []
+    criteria: list[CriterionView] = Field(default_factory=list)
     follow_up: FollowUpView | None = None
-    stories: list[StoryView] = []
+    stories: list[StoryView] = Field(default_factory=list)
     closed_at: datetime | None = None
     abandoned_at: datetime | None = None
     abandon_reason: str | None = None
