@@ -83,7 +83,12 @@ async def test_http_intake_benchmark_answers_every_request_and_reports_the_overh
 
     figures = await http_intake.run(smoke=True)
     assert figures["statuses"] == {200}  # every measured HTTP request was an accepted event
-    assert set(figures["p50"]) == {"client", "http"}
+    assert set(figures["p50"]) == {"client", "http", "httpx"}
+    # Each raw answer was read whole and in order: between two of them the team took three
+    # events (client, raw HTTP, httpx), so its version grows by exactly three.
+    versions = figures["versions"]
+    assert len(versions) == figures["n"]
+    assert {b - a for a, b in zip(versions, versions[1:], strict=False)} == {3}
     lines = http_intake.report(figures)
     assert lines[0].startswith("HTTP intake overhead")
     assert "HTTP adds" in lines[2]
