@@ -61,7 +61,8 @@ class RawHttp:
             await self._writer.wait_closed()
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
-        assert self._reader is not None and self._writer is not None
+        assert self._reader is not None
+        assert self._writer is not None
         data = json.dumps(body).encode()
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n"

@@ -110,12 +110,15 @@ class EventLog:
             if row[1] not in ids:
                 ids[row[1]] = row[1] if isinstance(row[1], UUID) else UUID(str(row[1]))
         if keys is not None:
-            personal = {ids[row[1]] for row in rows if self._kind(row[3]).personal}
+            kinds = self._kinds
+            personal = {
+                ids[row[1]] for row in rows if (kinds.get(row[3]) or self._kind(row[3])).personal
+            }
             keys.prefetch(list(personal))
         return [(row[0], self._decode(row, ids[row[1]])) for row in rows]
 
     def _decode(self, row: _Row, originator_id: UUID) -> TeamEvent | None:
-        kind = self._kind(row[3])
+        kind = self._kinds.get(row[3]) or self._kind(row[3])
         if kind.type is None:
             return None
         if self._via_mapper is not None and kind.type not in self._via_mapper:

@@ -8,6 +8,7 @@ in ``tests/audit/test_bench.py``.
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -88,7 +89,7 @@ async def test_http_intake_benchmark_answers_every_request_and_reports_the_overh
     # events (client, raw HTTP, httpx), so its version grows by exactly three.
     versions = figures["versions"]
     assert len(versions) == figures["n"]
-    assert {b - a for a, b in zip(versions, versions[1:], strict=False)} == {3}
+    assert {b - a for a, b in itertools.pairwise(versions)} == {3}
     lines = http_intake.report(figures)
     assert lines[0].startswith("HTTP intake overhead")
     assert "HTTP adds" in lines[2]
