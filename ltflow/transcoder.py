@@ -12,7 +12,6 @@ integer in ``json``; ltflow's events hold no floats, so this costs nothing in pr
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
@@ -49,16 +48,8 @@ class FastJSONTranscoder(JSONTranscoder):
         return value
 
 
-def loads(data: bytes) -> Any:
-    """Plain JSON (no transcodings) exactly as ``json.loads`` reads it, mostly with orjson."""
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
-    return json.loads(data) if _has_float(value) else value
-
-
-def _has_float(value: Any) -> bool:
+def has_float(value: Any) -> bool:
+    """Whether orjson's reading of a JSON value holds a float anywhere (see above)."""
     kind = type(value)
     if kind is dict:
         value = value.values()
@@ -66,6 +57,6 @@ def _has_float(value: Any) -> bool:
         return kind is float
     for item in value:
         kind = type(item)
-        if kind is float or ((kind is dict or kind is list) and _has_float(item)):
+        if kind is float or ((kind is dict or kind is list) and has_float(item)):
             return True
     return False

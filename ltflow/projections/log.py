@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -32,7 +33,7 @@ from eventsourcing.utils import resolve_topic
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.privacy import PERSONAL_FIELDS, BatchKeys, ShreddingMapper
 from ltflow.projections.team_models import TeamEvent
-from ltflow.transcoder import FastJSONTranscoder, loads
+from ltflow.transcoder import FastJSONTranscoder, has_float
 
 _TEAM_EVENTS = (LearningTeam.Event, LearningTeam.TeamConvened)
 #: Wait for a push up to this many seconds; returns True when one arrived.
@@ -156,9 +157,12 @@ class EventLog:
         if state.count(_TYPED) != _TOP_LEVEL_TYPED:
             return None
         try:
-            fields: dict[str, Any] = loads(state)
-        except ValueError:  # not JSON at all: the mapper reports it as it would
+            fields: dict[str, Any] = orjson.loads(state)
+        except orjson.JSONDecodeError:  # NaN, or not JSON at all: the mapper reads (or reports) it
             return None
+        payload = fields.get("payload")
+        if type(payload) is not dict or has_float(payload):
+            return None  # a float may be an integer orjson did not keep exact: the mapper reads it
         return fields
 
     def _kind(self, topic: str) -> _Kind:

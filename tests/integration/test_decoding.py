@@ -184,3 +184,23 @@ def test_decimal_and_nested_datetimes_survive_the_fast_reader() -> None:
     value = {"a": [Decimal("1.10"), {"b": moment + timedelta(days=1)}], "u": UUID(int=7)}
     data = plain.encode(value)
     assert fast.decode(data) == value == plain.decode(data)
+
+
+def test_the_lean_reading_leaves_inexact_numbers_to_the_mapper(app: LearningTeams) -> None:
+    log = EventLog(app)
+    head = (
+        b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-03-02T09:00:00+00:00"},'
+        b'"occurred_at":{"_type_":"datetime_iso","_data_":"2026-03-02T09:00:00+00:00"},'
+        b'"actor":"a","payload":'
+    )
+    state = head + b'{"session":1,"attendees":["p-a"]}}'
+    if app.mapper.cipher is not None:
+        state = app.mapper.cipher.encrypt(state)
+    fields = log._fields(state)
+    assert fields is not None
+    assert fields["payload"] == {"session": 1, "attendees": ["p-a"]}
+    for odd in (b'{"session":123456789012345678901234567890}}', b'{"x":[1.5]}}', b'{"x":NaN}}'):
+        state = head + odd
+        if app.mapper.cipher is not None:
+            state = app.mapper.cipher.encrypt(state)
+        assert log._fields(state) is None  # read by the (exact) mapper instead
