@@ -195,6 +195,24 @@ def scan_links(tx: Tx, after: int, upto: int | None) -> list[tuple[int, bytes, i
     return rows  # bytea and BLOB both arrive as bytes
 
 
+def last_links(tx: Tx, upto: int) -> dict[str, tuple[int, bytes, int]]:
+    """Each team's last sealed link at or before position ``upto``:
+    ``team -> (version, link, anchor seq)`` (where a sweep of the positions after it picks
+    the team's chain up)."""
+    table = tx.t["lta_links"]
+    if tx.dialect == "postgres":
+        sql = (
+            f"SELECT DISTINCT ON (team_id) team_id, version, link, anchor FROM {table} "
+            "WHERE position <= ? ORDER BY team_id, position DESC"
+        )
+    else:  # SQLite: the other columns come from the row with the max()
+        sql = (
+            f"SELECT team_id, version, link, anchor, max(position) FROM {table} "
+            "WHERE position <= ? GROUP BY team_id"
+        )
+    return {str(r[0]): (int(r[1]), bytes(r[2]), int(r[3])) for r in tx.fetchall(sql, (upto,))}
+
+
 def teams_at(tx: Tx, positions: Sequence[int]) -> set[str]:
     """The teams of the sealed links at these positions."""
     found: set[str] = set()

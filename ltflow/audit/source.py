@@ -7,10 +7,12 @@ form (``str(UUID)``) on both backends; a row whose id is not a UUID keeps its te
 
 from __future__ import annotations
 
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
@@ -59,10 +61,26 @@ class EventSource(ABC):
         store gives them: ``(notification_id, originator_id, version, topic, state)`` with the
         id in the store's own form (see :class:`Canon`)."""
 
-    def sweep_page(self, position: int, limit: int) -> list[tuple[int, Any, int, Any, bytes]]:
+    def sweep_page(
+        self, position: int, limit: int, upto: int | None = None
+    ) -> list[tuple[int, Any, int, Any, bytes]]:
         """:meth:`page` for the whole-store sweep, which only hashes what it reads: the id and
-        the topic may come as their UTF-8 bytes where that is cheaper to read (SQLite)."""
-        return self.page(position, limit)
+        the topic may come as their UTF-8 bytes where that is cheaper to read (SQLite); no
+        row past ``upto`` (if given)."""
+        rows: list[tuple[int, Any, int, Any, bytes]] = self.page(position, limit)
+        if upto is not None and rows and rows[-1][0] > upto:
+            rows = [row for row in rows if row[0] <= upto]
+        return rows
+
+    def last_position(self) -> int:
+        """The highest notification id stored (0: none)."""
+        last = 0
+        while rows := self.page(last, 10_000):
+            last = rows[-1][0]
+        return last
+
+    def close(self) -> None:  # noqa: B027 - most sources open nothing of their own
+        """Release what this source opened itself (not the application's connections)."""
 
     def after(self, position: int, limit: int) -> list[Positioned]:
         """Up to ``limit`` events with notification id above ``position``, in that order."""
@@ -85,6 +103,9 @@ class SQLiteEventSource(EventSource):
     def __init__(self, recorder: Any) -> None:
         self.datastore = recorder.datastore
         self.table: str = recorder.events_table_name
+        pool = self.datastore.pool
+        #: The database file (None: in memory), for :meth:`reopened`.
+        self.path: str | None = None if pool.is_sqlite_memory_mode else pool.db_name
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -92,6 +113,19 @@ class SQLiteEventSource(EventSource):
             cursor = wrapped.sqlite_cursor
             cursor.row_factory = None  # plain tuples: the hot path reads every row once
             yield cursor
+
+    def reopened(self) -> SQLiteEventSource:
+        """The same source on a connection of its own (for a forked process, which must never
+        use its parent's connections)."""
+        if self.path is None:
+            raise ValueError("An in-memory event store cannot be reopened.")
+        return _OwnSQLiteSource(self.path, self.table)
+
+    def last_position(self) -> int:
+        with self._cursor() as cursor:
+            cursor.execute(f"SELECT max(rowid) FROM {self.table}")
+            row = cursor.fetchone()
+            return int(row[0] or 0)
 
     def teams(self) -> list[str]:
         with self._cursor() as cursor:
@@ -124,18 +158,56 @@ class SQLiteEventSource(EventSource):
             rows: list[tuple[int, Any, int, str, bytes]] = cursor.fetchall()
             return rows
 
-    def sweep_page(self, position: int, limit: int) -> list[tuple[int, Any, int, Any, bytes]]:
+    def sweep_page(
+        self, position: int, limit: int, upto: int | None = None
+    ) -> list[tuple[int, Any, int, Any, bytes]]:
         # Text columns as BLOBs: bytes objects, no UTF-8 decoding of two columns per row
         # (a third of the read); the sweep hashes the bytes, which are the same.
+        bound = "" if upto is None else "AND rowid <= ? "
         with self._cursor() as cursor:
             cursor.execute(
                 "SELECT rowid, CAST(originator_id AS BLOB), originator_version, "
-                f"CAST(topic AS BLOB), state FROM {self.table} WHERE rowid > ? "
+                f"CAST(topic AS BLOB), state FROM {self.table} WHERE rowid > ? {bound}"
                 "ORDER BY rowid LIMIT ?",
-                (position, limit),
+                (position, limit) if upto is None else (position, upto, limit),
             )
             rows: list[tuple[int, Any, int, str, bytes]] = cursor.fetchall()
             return rows
+
+
+class _OwnSQLiteSource(SQLiteEventSource):
+    """:class:`SQLiteEventSource` on one connection of its own, read-only."""
+
+    def __init__(self, path: str, table: str) -> None:
+        self.path: str | None = path
+        self._file = path
+        self.table = table
+        self._conn: sqlite3.Connection | None = None
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        if self._conn is None:
+            self._conn = sqlite3.connect(path_uri(self._file), uri=True, isolation_level=None,
+                                         check_same_thread=False)  # fmt: skip
+        cursor = self._conn.cursor()
+        cursor.execute("BEGIN")
+        try:
+            yield cursor
+        finally:
+            cursor.execute("ROLLBACK")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def path_uri(path: str) -> str:
+    """A database name as eventsourcing gives it (a path, or a ``file:`` URI), as a read-only
+    URI."""
+    if path.startswith("file:"):
+        return path + ("&" if "?" in path else "?") + "mode=ro"
+    return f"file:{quote(path)}?mode=ro"
 
 
 def _sqlite_key(team_id: str) -> str:

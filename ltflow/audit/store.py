@@ -137,10 +137,11 @@ class SQLiteAuditStore(AuditStore):
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, path: Path, *, lock_timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, *, lock_timeout: float = 30.0, prepare: bool = True) -> None:
         self.path = path
         self.t = {name: name for name in TABLES}
         self._timeout = lock_timeout
+        self._prepare = prepare
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
@@ -150,12 +151,13 @@ class SQLiteAuditStore(AuditStore):
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in [*self.ddl("BLOB", "INTEGER PRIMARY KEY"), *_sqlite_triggers()]:
-                conn.execute(statement)
-            conn.execute("COMMIT")
+            if self._prepare:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in [*self.ddl("BLOB", "INTEGER PRIMARY KEY"), *_sqlite_triggers()]:
+                    conn.execute(statement)
+                conn.execute("COMMIT")
             self._conn = conn
         return self._conn
 
@@ -188,6 +190,11 @@ class SQLiteAuditStore(AuditStore):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    def reopened(self) -> SQLiteAuditStore:
+        """The same file on a new connection, for reading (a forked process must never use its
+        parent's connection); the tables are there already."""
+        return SQLiteAuditStore(self.path, lock_timeout=self._timeout, prepare=False)
 
 
 def _sqlite_triggers() -> list[str]:

@@ -93,19 +93,28 @@ def verify_store(
     expected: AnchorRef | None = None,
     chunk: int = 500,
 ) -> VerifyReport:
-    """Verify every team, every anchor and the whole access log: one sequential sweep
-    (:mod:`ltflow.audit.scan`), then a close look at each team the sweep marked."""
+    """Verify every team, every anchor and the whole access log: one front-to-back sweep
+    (:mod:`ltflow.audit.scan`, in parallel ranges where it can), then a close look at each team
+    the sweep marked."""
     started = time.perf_counter()
     with store.read() as tx:
         latest = ledger.latest_anchor(tx)
         anchors = ledger.anchors(tx, 1)
         head_rows = ledger.head_rows(tx)
-        entries, access = _access(tx, True)
-    anchor_findings = _anchor_chain(anchors, _recompute_all(anchors, head_rows), 1)
-    if expected is not None:
-        anchor_findings += _expected(anchors, expected)
     heads = {(seq, team): (version, link) for seq, team, version, link in head_rows}
-    swept = scan(source, store, heads, latest.position if latest else 0)
+    anchor_findings: list[Finding] = []
+    access: list[Finding] = []
+    entries: int | None = None
+
+    def meanwhile() -> None:  # while forked processes sweep (see scan)
+        nonlocal entries, access
+        anchor_findings.extend(_anchor_chain(anchors, _recompute_all(anchors, head_rows), 1))
+        if expected is not None:
+            anchor_findings.extend(_expected(anchors, expected))
+        with store.read() as tx:
+            entries, access = _access(tx, True)
+
+    swept = scan(source, store, heads, latest.position if latest else 0, meanwhile=meanwhile)
     marked = sorted(swept.suspicious)
     results: list[TeamCheck] = []
     for start in range(0, len(marked), chunk):

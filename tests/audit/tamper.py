@@ -160,8 +160,9 @@ class Tamper:
                 audit=True,
             )
 
-    def rewrite_anchors(self, team: UUID) -> None:
-        """Make every anchor agree with the (rewritten) chain: heads, digests and prev links."""
+    def rewrite_anchors(self, team: UUID, from_seq: int = 1) -> None:
+        """Make every anchor from ``from_seq`` on agree with the (rewritten) chain: heads,
+        digests and prev links (the anchors before it are left as they are)."""
         store = AuditStore.from_settings(self.settings)  # opening it restores the triggers
         try:
             with store.read() as tx:
@@ -173,6 +174,9 @@ class Tamper:
         self.drop_triggers()
         prev = chain.ZERO
         for anchor in anchors:
+            if anchor.seq < from_seq:
+                prev = anchor.digest
+                continue
             fixed_heads = [
                 h._replace(link=links[h.version]) if h.team_id == str(team) else h
                 for h in heads.get(anchor.seq, [])
