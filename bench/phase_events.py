@@ -3,9 +3,13 @@
     python -m bench.phase_events            # full run (a few minutes)
     python -m bench.phase_events --smoke    # tiny sizes, as the test suite runs it
 
-Both sides run on one file-backed Temporal CLI dev server and one worker. The baseline is an
-update whose handler does nothing; ltflow's side is a real ``perspective.shared`` event through
-``LtflowClient.send``: validator (rulebook), local activity (SQLite append), state fold.
+Both sides run on one file-backed Temporal CLI dev server and one worker (ltflow's plugin on it,
+so every side's payloads are sealed by the same codec). The baseline is an update whose handler
+does nothing (``bench/bare.py``), run unsandboxed: the strictest floor, which the targets are
+judged against. The same update in the SDK's default sandbox (what a plain Temporal worker runs,
+and what ltflow's workflow runs in) is measured beside it, sequentially. ltflow's side is a real
+``perspective.shared`` event through ``LtflowClient.send``: validator (rulebook), local activity
+(SQLite append), state fold.
 """
 
 from __future__ import annotations
@@ -19,38 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from bench import common
+from bench.bare import BareWorkflow, SandboxedBareWorkflow
 from ltflow import narrative
 from ltflow.config import Settings
 from ltflow.plugin import LtflowPlugin
 from ltflow.workflows.client import LtflowClient
-
-
-@workflow.defn(sandboxed=False)
-class BareWorkflow:
-    """The floor: an update with a trivial handler."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.done = False
-
-    @workflow.run
-    async def run(self) -> int:
-        await workflow.wait_condition(lambda: self.done)
-        return self.count
-
-    @workflow.update
-    async def bump(self, n: int) -> int:
-        self.count += n
-        return self.count
-
-    @workflow.signal
-    def finish(self) -> None:
-        self.done = True
 
 
 @dataclass
@@ -79,10 +60,11 @@ async def _timed(calls: list[Callable[[], Awaitable[Any]]]) -> list[float]:
     return out
 
 
-async def _bare_handle(client: Client, queue: str) -> WorkflowHandle[Any, Any]:
-    return await client.start_workflow(
-        BareWorkflow.run, id=f"bare-{uuid.uuid4()}", task_queue=queue
-    )
+async def _bare_handle(
+    client: Client, queue: str, sandboxed: bool = False
+) -> WorkflowHandle[Any, Any]:
+    run = SandboxedBareWorkflow.run if sandboxed else BareWorkflow.run
+    return await client.start_workflow(run, id=f"bare-{uuid.uuid4()}", task_queue=queue)
 
 
 async def _ltflow_team(ltflow: LtflowClient) -> uuid.UUID:
@@ -116,20 +98,28 @@ def _perspective(team: uuid.UUID, ltflow: LtflowClient, i: int) -> Callable[[], 
 
 async def latency(client: Client, ltflow: LtflowClient, queue: str, n: int) -> dict[str, Figures]:
     bare = await _bare_handle(client, queue)
+    sandboxed = await _bare_handle(client, queue, sandboxed=True)
     team = await _ltflow_team(ltflow)
     warm = max(5, n // 10)
     await _timed([lambda: bare.execute_update(BareWorkflow.bump, 1) for _ in range(warm)])
+    await _timed(
+        [lambda: sandboxed.execute_update(SandboxedBareWorkflow.bump, 1) for _ in range(warm)]
+    )
     await _timed([_perspective(team, ltflow, -i - 1) for i in range(warm)])
-    results: dict[str, list[float]] = {"bare": [], "ltflow": []}
-    # Interleave in rounds so drift on a noisy machine hits both sides alike.
+    results: dict[str, list[float]] = {"bare": [], "bare, sandboxed": [], "ltflow": []}
+    # Interleave in rounds so drift on a noisy machine hits every side alike.
     for r in range(4):
         results["bare"] += await _timed(
             [lambda: bare.execute_update(BareWorkflow.bump, 1) for _ in range(n // 4)]
         )
+        results["bare, sandboxed"] += await _timed(
+            [lambda: sandboxed.execute_update(SandboxedBareWorkflow.bump, 1) for _ in range(n // 4)]
+        )
         results["ltflow"] += await _timed(
             [_perspective(team, ltflow, r * n + i) for i in range(n // 4)]
         )
-    await bare.signal(BareWorkflow.finish)
+    for handle in (bare, sandboxed):
+        await handle.signal(BareWorkflow.finish)
     return {k: _percentiles(v, sum(v)) for k, v in results.items()}
 
 
@@ -167,7 +157,8 @@ async def run(smoke: bool) -> dict[str, Any]:
         plugin = LtflowPlugin(settings)
         client = Client(env.client.service_client, plugins=[plugin])
         try:
-            async with Worker(client, task_queue="bench", workflows=[BareWorkflow]):
+            bares = [BareWorkflow, SandboxedBareWorkflow]
+            async with Worker(client, task_queue="bench", workflows=bares):
                 ltflow = LtflowClient(client, "bench")
                 lat = await latency(client, ltflow, "bench", n)
                 thr = await throughput(client, ltflow, "bench", cases, per_case)
@@ -178,12 +169,15 @@ async def run(smoke: bool) -> dict[str, Any]:
 
 def report(figures: dict[str, Any]) -> list[str]:
     lat, thr = figures["latency"], figures["throughput"]
-    bare, lt = lat["bare"], lat["ltflow"]
+    bare, boxed, lt = lat["bare"], lat["bare, sandboxed"], lat["ltflow"]
     lines = [
         f"phase-event latency, sequential, n={figures['sizes']['n']} (ms)",
         f"  bare update   p50 {bare.p50:6.1f}  p95 {bare.p95:6.1f}  p99 {bare.p99:6.1f}",
         f"  ltflow event  p50 {lt.p50:6.1f}  p95 {lt.p95:6.1f}  p99 {lt.p99:6.1f}",
         f"  ratio p50 {lt.p50 / bare.p50:.2f} (target <= 1.5)  p95 {lt.p95 / bare.p95:.2f}",
+        f"  beside: bare update in the SDK's default sandbox  p50 {boxed.p50:6.1f}  "
+        f"p95 {boxed.p95:6.1f}; ltflow's ratio to it p50 {lt.p50 / boxed.p50:.2f}  "
+        f"p95 {lt.p95 / boxed.p95:.2f}",
         f"throughput, {figures['sizes']['cases']} cases in flight (events/s)",
         f"  bare {thr['bare']:7.1f}  ltflow {thr['ltflow']:7.1f}  "
         f"ratio {thr['ltflow'] / thr['bare']:.2f} (target >= 0.7)",

@@ -11,9 +11,11 @@ pass-throughs for ltflow's pure modules. ltflow's own worker uses this very plug
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import ClassVar, Self, cast
 
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import (
@@ -29,6 +31,7 @@ from ltflow.application import LearningTeams
 from ltflow.codec import EncryptionCodec, load_or_create_key_file, parse_keys
 from ltflow.config import Settings
 from ltflow.notifications import Notifier, notifier_for
+from ltflow.sandbox import DirectContextRunner
 from ltflow.workflows.activities import LtflowActivities
 from ltflow.workflows.learning_team import LearningTeamWorkflow
 
@@ -51,6 +54,7 @@ PASSTHROUGH_MODULES = (
     "ltflow.notifications",
     "ltflow.plugin",
     "ltflow.runtime",
+    "ltflow.sandbox",
     "ltflow.workflows.activities",
     "ltflow.workflows.client",
     "ltflow.workflows.payloads",
@@ -59,13 +63,40 @@ PASSTHROUGH_MODULES = (
 DEFAULT_ACTIVITY_THREADS = 16
 
 
+class SharedPydanticPayloadConverter(PydanticPayloadConverter):
+    """The SDK's pydantic payload converter, built once per process.
+
+    The worker wraps a new :class:`DataConverter` around every workflow activation (twice: to
+    decode it and to encode its completion), and every new data converter builds a new payload
+    converter: a serializer and a type-adapter cache thrown away a moment later. The converter
+    holds no per-use state (its caches are thread-safe), so every "new" one here is the same.
+    """
+
+    _shared: ClassVar[SharedPydanticPayloadConverter | None] = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __new__(cls) -> Self:
+        shared = cls.__dict__.get("_shared")
+        if shared is None:
+            with cls._lock:
+                shared = cls.__dict__.get("_shared")
+                if shared is None:
+                    shared = super().__new__(cls)
+                    PydanticPayloadConverter.__init__(shared)
+                    cls._shared = shared
+        return cast("Self", shared)
+
+    def __init__(self) -> None:  # built once, in __new__
+        pass
+
+
 def _data_converter(codec: PayloadCodec) -> Callable[[DataConverter | None], DataConverter]:
     def configure(existing: DataConverter | None) -> DataConverter:
         # Payloads become pydantic JSON sealed by ltflow's codec, and failure messages and stack
         # traces travel inside the sealed payloads too, so the server never holds plaintext.
         return dataclasses.replace(
             existing or DataConverter.default,
-            payload_converter_class=PydanticPayloadConverter,
+            payload_converter_class=SharedPydanticPayloadConverter,
             payload_codec=codec,
             failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
         )
@@ -81,14 +112,23 @@ def payload_codec(settings: Settings) -> EncryptionCodec:
 
 
 def _with_passthrough(existing: WorkflowRunner | None) -> WorkflowRunner:
+    """The sandbox with ltflow's pass-throughs; the SDK's own sandboxed runner becomes
+    :class:`~ltflow.sandbox.DirectContextRunner` (the same sandbox, a cheaper lookup); a
+    host's own subclass or another runner is kept as it is, with the pass-throughs added."""
     if existing is None:
-        return SandboxedWorkflowRunner(
+        return DirectContextRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
         )
-    if isinstance(existing, SandboxedWorkflowRunner):
-        return SandboxedWorkflowRunner(
+    if type(existing) in (SandboxedWorkflowRunner, DirectContextRunner):
+        assert isinstance(existing, SandboxedWorkflowRunner)
+        return DirectContextRunner(
             restrictions=existing.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES),
             runner_class=existing.runner_class,
+        )
+    if isinstance(existing, SandboxedWorkflowRunner):
+        return dataclasses.replace(
+            existing,
+            restrictions=existing.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES),
         )
     return existing
 

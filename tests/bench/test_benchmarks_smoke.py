@@ -69,14 +69,15 @@ async def test_phase_event_benchmark_measures_both_sides_and_prints_the_ratios()
     with structlog.testing.capture_logs():
         figures: dict[str, Any] = await phase_events.run(True)
 
-    assert set(figures["latency"]) == {"bare", "ltflow"}
+    assert set(figures["latency"]) == {"bare", "bare, sandboxed", "ltflow"}
     assert all(f.p50 > 0 for f in figures["latency"].values())
     assert figures["throughput"]["bare"] > 0
     assert figures["throughput"]["ltflow"] > 0
     lines = phase_events.report(figures)
     assert "ratio p50" in lines[3]
     assert "(target <= 1.5)" in lines[3]
-    assert "(target >= 0.7)" in lines[5]
+    assert "default sandbox" in lines[4]
+    assert "(target >= 0.7)" in lines[6]
 
 
 async def test_http_intake_benchmark_answers_every_request_and_reports_the_overhead() -> None:
