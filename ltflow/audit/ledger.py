@@ -133,6 +133,11 @@ def head_rows(tx: Tx) -> list[tuple[int, str, int, bytes]]:
     return rows
 
 
+def head_map(tx: Tx) -> dict[tuple[int, str], tuple[int, bytes]]:
+    """Every anchored head: ``(anchor seq, team) -> (version, link)``."""
+    return {(seq, team): (version, link) for seq, team, version, link in head_rows(tx)}
+
+
 def heads_of_teams(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Head]]:
     """Every anchored head of these teams, by team, in anchor order."""
     found: dict[str, list[Head]] = defaultdict(list)

@@ -21,6 +21,7 @@ anchor-boundary check once every range is in. The verdict is the same as one swe
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import sys
@@ -47,6 +48,8 @@ _Place = tuple[int, bytes, int, bytes, str]
 _Prior = tuple[int, bytes, int]
 #: Positions ``lo < position <= hi``; ``hi`` None: to the end.
 Range = tuple[int, int | None]
+#: Every anchored head: ``(anchor seq, team) -> (version, link)``.
+Heads = dict[tuple[int, str], tuple[int, bytes]]
 #: A range is worth a process of its own from this many events on.
 MIN_RANGE = 20_000
 
@@ -65,24 +68,26 @@ class Scan:
 def scan(
     source: EventSource,
     store: AuditStore,
-    heads: dict[tuple[int, str], tuple[int, bytes]],
+    heads: Heads | Callable[[], Heads],
     sealed_upto: int,
     page: int = 20_000,
     ranges: Sequence[Range] | None = None,
-    meanwhile: Callable[[], object] = lambda: None,
 ) -> Scan:
     """Sweep the store (see the module docstring); ``sealed_upto`` is the last anchor's position;
-    ``ranges``: how to cut it (default :func:`plan`; one range is one sweep in this process);
-    ``meanwhile``: other work for this process while forked processes sweep their ranges.
+    ``heads``: every anchored head, or a function that reads them (and may do other work: in a
+    parallel sweep this process calls it while the forked processes, which read the heads for
+    themselves, sweep); ``ranges``: how to cut the store (default :func:`plan`; one range is
+    one sweep in this process).
     """
     ranges = plan(source, store) if ranges is None else ranges
-    job = _Job(source, store, heads, sealed_upto, page)
+    job = _Job(source, store, None if callable(heads) else heads, sealed_upto, page)
     if len(ranges) > 1 and forkable(source, store):
-        parts = _in_parallel(job, ranges, meanwhile)
+        parts, known = _in_parallel(job, ranges, heads)
     else:
-        meanwhile()
+        known = heads() if callable(heads) else heads
+        job = dataclasses.replace(job, heads=known)
         parts = [job.sweep(where) for where in ranges]
-    whole = _Sweep(heads, 0, sealed_upto)
+    whole = _Sweep(known, 0, sealed_upto)
     for part in parts:
         whole.take(part)
     with store.read() as tx:
@@ -139,14 +144,19 @@ class _Part:
 class _Job:
     source: EventSource
     store: AuditStore
-    heads: dict[tuple[int, str], tuple[int, bytes]]
+    #: Every anchored head (None: read them from ``store`` first).
+    heads: Heads | None
     sealed_upto: int
     page: int
 
     def sweep(self, where: Range) -> _Part:
         """Sweep one range in this process, a page at a time."""
         lo, hi = where
-        sweep = _Sweep(self.heads, lo, self.sealed_upto)
+        heads = self.heads
+        if heads is None:
+            with self.store.read() as tx:
+                heads = ledger.head_map(tx)
+        sweep = _Sweep(heads, lo, self.sealed_upto)
         reader = _Reader(self.source, self.store, lo, hi, self.page)
         more = True
         while more:
@@ -182,10 +192,10 @@ class _Reader:
 
 
 def _in_parallel(
-    job: _Job, ranges: Sequence[Range], meanwhile: Callable[[], object]
-) -> list[_Part]:
-    """The first range here (after ``meanwhile``), the others each in a forked process (see
-    :func:`plan`)."""
+    job: _Job, ranges: Sequence[Range], heads: Heads | Callable[[], Heads]
+) -> tuple[list[_Part], Heads]:
+    """The first range here (once ``heads`` is called), the others each in a forked process
+    (see :func:`plan`); the parts, and the heads."""
     context = multiprocessing.get_context("fork")
     children: list[tuple[Any, Any, Range]] = []
     for where in ranges[1:]:
@@ -195,7 +205,8 @@ def _in_parallel(
         send.close()
         children.append((child, receive, where))
     try:
-        meanwhile()
+        known = heads() if callable(heads) else heads
+        job = dataclasses.replace(job, heads=known)
         parts = [job.sweep(ranges[0])]
         for _, receive, where in children:
             try:
@@ -205,7 +216,7 @@ def _in_parallel(
             if isinstance(outcome, BaseException):
                 raise outcome
             parts.append(outcome)
-        return parts
+        return parts, known
     finally:
         for child, receive, _ in children:
             receive.close()

@@ -99,22 +99,24 @@ def verify_store(
     started = time.perf_counter()
     with store.read() as tx:
         latest = ledger.latest_anchor(tx)
-        anchors = ledger.anchors(tx, 1)
-        head_rows = ledger.head_rows(tx)
-    heads = {(seq, team): (version, link) for seq, team, version, link in head_rows}
     anchor_findings: list[Finding] = []
     access: list[Finding] = []
     entries: int | None = None
 
-    def meanwhile() -> None:  # while forked processes sweep (see scan)
+    def heads() -> dict[tuple[int, str], tuple[int, bytes]]:
+        """Every anchored head, and meanwhile the anchors and the access log (in a parallel
+        sweep, while the forked processes sweep their ranges)."""
         nonlocal entries, access
+        with store.read() as tx:
+            anchors = ledger.anchors(tx, 1)
+            head_rows = ledger.head_rows(tx)
+            entries, access = _access(tx, True)
         anchor_findings.extend(_anchor_chain(anchors, _recompute_all(anchors, head_rows), 1))
         if expected is not None:
             anchor_findings.extend(_expected(anchors, expected))
-        with store.read() as tx:
-            entries, access = _access(tx, True)
+        return {(seq, team): (version, link) for seq, team, version, link in head_rows}
 
-    swept = scan(source, store, heads, latest.position if latest else 0, meanwhile=meanwhile)
+    swept = scan(source, store, heads, latest.position if latest else 0)
     marked = sorted(swept.suspicious)
     results: list[TeamCheck] = []
     for start in range(0, len(marked), chunk):

@@ -58,9 +58,9 @@ def test_verify_cuts_a_big_store_and_reports_the_same(
     forked: list[int] = []
     in_parallel = sweep._in_parallel
 
-    def spy(job: Any, ranges: Any, meanwhile: Any) -> Any:
+    def spy(job: Any, ranges: Any, heads: Any) -> Any:
         forked.append(len(ranges))
-        return in_parallel(job, ranges, meanwhile)
+        return in_parallel(job, ranges, heads)
 
     monkeypatch.setattr(sweep, "_in_parallel", spy)
     cut_up = store.verify(None, AUDITOR)
