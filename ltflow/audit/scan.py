@@ -99,7 +99,7 @@ def plan(source: EventSource, store: AuditStore, cores: int | None = None) -> li
     """How to cut the sweep: one range per available core, each at least :data:`MIN_RANGE`
     events, where the ranges can be swept in forked processes (:func:`forkable`); otherwise one
     range."""
-    if not forkable(source, store):
+    if not forkable(source, store) or not isinstance(source, SQLiteEventSource):
         return [(0, None)]
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
@@ -279,10 +279,7 @@ def _pair(
 class _Sweep:
     """One range's sweep (``lo``: where it starts), or, fed the parts, the whole verdict."""
 
-    def __init__(
-        self, heads: dict[tuple[int, str], tuple[int, bytes]], lo: int, sealed_upto: int
-    ) -> None:
-        #: Every anchored head, ``(seq, team) -> (version, link)``.
+    def __init__(self, heads: Heads, lo: int, sealed_upto: int) -> None:
         self.heads = heads
         self.lo = lo
         self.sealed_upto = sealed_upto

@@ -72,13 +72,6 @@ class EventSource(ABC):
             rows = [row for row in rows if row[0] <= upto]
         return rows
 
-    def last_position(self) -> int:
-        """The highest notification id stored (0: none)."""
-        last = 0
-        while rows := self.page(last, 10_000):
-            last = rows[-1][0]
-        return last
-
     def close(self) -> None:  # noqa: B027 - most sources open nothing of their own
         """Release what this source opened itself (not the application's connections)."""
 
@@ -122,6 +115,7 @@ class SQLiteEventSource(EventSource):
         return _OwnSQLiteSource(self.path, self.table)
 
     def last_position(self) -> int:
+        """The highest notification id stored (0: none)."""
         with self._cursor() as cursor:
             cursor.execute(f"SELECT max(rowid) FROM {self.table}")
             row = cursor.fetchone()
