@@ -106,15 +106,16 @@ class SQLiteKeyStore(KeyStore):
         return found
 
     def get_or_create(self, team_id: UUID, participant_id: str) -> bytes:
+        ids = (str(team_id), participant_id)
+        select = "SELECT key FROM participant_keys WHERE team_id = ? AND participant_id = ?"
         with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO participant_keys VALUES (?, ?, ?)",
-                (str(team_id), participant_id, AESGCM.generate_key(bit_length=256)),
-            )
-            row = self._db.execute(
-                "SELECT key FROM participant_keys WHERE team_id = ? AND participant_id = ?",
-                (str(team_id), participant_id),
-            ).fetchone()
+            row = self._db.execute(select, ids).fetchone()  # nearly always there: no write
+            if row is None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO participant_keys VALUES (?, ?, ?)",
+                    (*ids, AESGCM.generate_key(bit_length=256)),
+                )
+                row = self._db.execute(select, ids).fetchone()
         return bytes(row[0])
 
     def delete(self, team_id: UUID, participant_id: str) -> bool:
@@ -163,15 +164,15 @@ class PostgresKeyStore(KeyStore):
         return {(t, p): bytes(k) for t, p, k in rows}
 
     def get_or_create(self, team_id: UUID, participant_id: str) -> bytes:
+        select = f"SELECT key FROM {self._table} WHERE team_id = %s AND participant_id = %s"
         with self._connect() as conn:
-            conn.execute(
-                f"INSERT INTO {self._table} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                (team_id, participant_id, AESGCM.generate_key(bit_length=256)),
-            )
-            row = conn.execute(
-                f"SELECT key FROM {self._table} WHERE team_id = %s AND participant_id = %s",
-                (team_id, participant_id),
-            ).fetchone()
+            row = conn.execute(select, (team_id, participant_id)).fetchone()
+            if row is None:  # nearly always there: no write
+                conn.execute(
+                    f"INSERT INTO {self._table} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    (team_id, participant_id, AESGCM.generate_key(bit_length=256)),
+                )
+                row = conn.execute(select, (team_id, participant_id)).fetchone()
         return bytes(row[0])
 
     def delete(self, team_id: UUID, participant_id: str) -> bool:
