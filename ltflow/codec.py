@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.converter import PayloadCodec, SerializationContext, WithSerializationContext
 
 ENCODING = b"binary/ltflow-aes256gcm"
 _NONCE = 12
@@ -93,3 +93,35 @@ class EncryptionCodec(PayloadCodec):
 def codec_from_keys(keys: Iterable[bytes] | None) -> EncryptionCodec | None:
     keys = list(keys or [])
     return EncryptionCodec(keys) if keys else None
+
+
+class ChainedCodec(PayloadCodec, WithSerializationContext):
+    """A host's own codec inside ltflow's: payloads are encoded by the host's codec, then sealed
+    by ltflow's; decoding opens ltflow's seal (a payload it did not seal passes through, such as
+    one the host's codec alone wrote before ltflow was added) and then the host's codec decodes.
+    """
+
+    def __init__(self, host: PayloadCodec, ours: PayloadCodec) -> None:
+        self.host = host
+        self.ours = ours
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return await self.ours.encode(await self.host.encode(payloads))
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return await self.host.decode(await self.ours.decode(payloads))
+
+    def with_context(self, context: SerializationContext) -> ChainedCodec:
+        host = self.host
+        if isinstance(host, WithSerializationContext):
+            host = host.with_context(context)
+        return self if host is self.host else ChainedCodec(host, self.ours)
+
+
+def with_host_codec(host: PayloadCodec | None, ours: PayloadCodec) -> PayloadCodec:
+    """ltflow's codec, around the host's own codec if the host set one (and not twice)."""
+    if host is None or host is ours:
+        return ours
+    if isinstance(host, ChainedCodec) and host.ours is ours:
+        return host
+    return ChainedCodec(host, ours)

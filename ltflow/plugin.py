@@ -28,7 +28,12 @@ from temporalio.worker import WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from ltflow.application import LearningTeams
-from ltflow.codec import EncryptionCodec, load_or_create_key_file, parse_keys
+from ltflow.codec import (
+    EncryptionCodec,
+    load_or_create_key_file,
+    parse_keys,
+    with_host_codec,
+)
 from ltflow.config import Settings
 from ltflow.notifications import Notifier, notifier_for
 from ltflow.sandbox import DirectContextRunner
@@ -92,12 +97,14 @@ class SharedPydanticPayloadConverter(PydanticPayloadConverter):
 
 def _data_converter(codec: PayloadCodec) -> Callable[[DataConverter | None], DataConverter]:
     def configure(existing: DataConverter | None) -> DataConverter:
-        # Payloads become pydantic JSON sealed by ltflow's codec, and failure messages and stack
-        # traces travel inside the sealed payloads too, so the server never holds plaintext.
+        # Payloads become pydantic JSON sealed by ltflow's codec (around the host's own codec,
+        # if it set one), and failure messages and stack traces travel inside the sealed
+        # payloads too, so the server never holds plaintext.
+        base = existing or DataConverter.default
         return dataclasses.replace(
-            existing or DataConverter.default,
+            base,
             payload_converter_class=SharedPydanticPayloadConverter,
-            payload_codec=codec,
+            payload_codec=with_host_codec(base.payload_codec, codec),
             failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
         )
 

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
+from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from ltflow import narrative
-from ltflow.codec import ENCODING, EncryptionCodec, key_id, new_key, parse_keys
+from ltflow.codec import (
+    ENCODING,
+    ChainedCodec,
+    EncryptionCodec,
+    key_id,
+    new_key,
+    parse_keys,
+    with_host_codec,
+)
+from ltflow.config import Settings
+from ltflow.plugin import LtflowPlugin
+from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import workflow_id_for
 from tests.workflows.conftest import Stack
 
@@ -81,3 +96,67 @@ def _payload(data: bytes) -> object:
     from temporalio.api.common.v1 import Payload
 
     return Payload(metadata={"encoding": b"json/plain"}, data=data)
+
+
+HOST_ENCODING = b"binary/host-wrapped"
+
+
+class HostCodec(PayloadCodec):
+    """A host's own codec (here: wraps each payload, reversibly, and says so)."""
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [
+            Payload(metadata={"encoding": HOST_ENCODING}, data=p.SerializeToString()[::-1])
+            for p in payloads
+        ]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = []
+        for p in payloads:
+            assert p.metadata["encoding"] == HOST_ENCODING, "the host's codec sees its own payloads"
+            plain = Payload()
+            plain.ParseFromString(p.data[::-1])
+            out.append(plain)
+        return out
+
+
+async def test_a_hosts_own_codec_is_kept_inside_ltflows_seal() -> None:
+    ours, host = EncryptionCodec(parse_keys(new_key())), HostCodec()
+    assert with_host_codec(None, ours) is ours
+    assert with_host_codec(ours, ours) is ours
+    chain = with_host_codec(host, ours)
+    assert isinstance(chain, ChainedCodec)
+    assert with_host_codec(chain, ours) is chain  # configured twice: still one chain
+
+    original = _payload(b'{"a": 1}')
+    sealed = await chain.encode([original])
+    assert sealed[0].metadata["encoding"] == ENCODING  # what the server sees: ltflow's seal
+    assert (await ours.decode(sealed))[0].metadata["encoding"] == HOST_ENCODING  # the host's inside
+    assert await chain.decode(sealed) == [original]
+    # Written by the host's codec alone, before ltflow was added: still read.
+    assert await chain.decode(await host.encode([original])) == [original]
+
+
+async def test_a_case_runs_on_a_client_with_the_hosts_codec(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, task_queue=f"tq-{uuid.uuid4().hex[:8]}")
+    plugin = LtflowPlugin(settings)
+    client = Client(
+        time_env.client.service_client,
+        namespace=time_env.client.namespace,
+        data_converter=DataConverter(payload_codec=HostCodec()),
+        plugins=[plugin],
+    )
+    async with Worker(client, task_queue=settings.task_queue):
+        ltflow = LtflowClient(client, settings.task_queue, search_attributes=False)
+        team_id = (await ltflow.open_team(narrative.convene(case_ref="HOST-1"), actor="f")).team_id
+        event = {"type": "participant.invited", "event_id": "i-1", "participant_id": "p-1",
+                 "role": "nurse"}  # fmt: skip
+        assert (await ltflow.send(team_id, event, actor="f")).version == 3
+        raw_client = Client(time_env.client.service_client, namespace=time_env.client.namespace)
+        history = await raw_client.get_workflow_handle(workflow_id_for(team_id)).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+    assert started.metadata["encoding"] == ENCODING
+    inner = (await plugin.codec.decode([started]))[0]
+    assert inner.metadata["encoding"] == HOST_ENCODING
