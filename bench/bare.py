@@ -9,6 +9,8 @@ from temporalio import workflow
 
 
 class _Bare:
+    """The handlers both share (the SDK wants ``@workflow.run`` on each class itself)."""
+
     def __init__(self) -> None:
         self.count = 0
         self.done = False
@@ -16,6 +18,15 @@ class _Bare:
     async def _run(self) -> int:
         await workflow.wait_condition(lambda: self.done)
         return self.count
+
+    @workflow.update
+    async def bump(self, n: int) -> int:
+        self.count += n
+        return self.count
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
 
 
 @workflow.defn(sandboxed=False)
@@ -26,15 +37,6 @@ class BareWorkflow(_Bare):
     async def run(self) -> int:
         return await self._run()
 
-    @workflow.update
-    async def bump(self, n: int) -> int:
-        self.count += n
-        return self.count
-
-    @workflow.signal
-    def finish(self) -> None:
-        self.done = True
-
 
 @workflow.defn
 class SandboxedBareWorkflow(_Bare):
@@ -43,12 +45,3 @@ class SandboxedBareWorkflow(_Bare):
     @workflow.run
     async def run(self) -> int:
         return await self._run()
-
-    @workflow.update
-    async def bump(self, n: int) -> int:
-        self.count += n
-        return self.count
-
-    @workflow.signal
-    def finish(self) -> None:
-        self.done = True
