@@ -135,7 +135,14 @@ def head_rows(tx: Tx) -> list[tuple[int, str, int, bytes]]:
 
 def head_map(tx: Tx) -> dict[tuple[int, str], tuple[int, bytes]]:
     """Every anchored head: ``(anchor seq, team) -> (version, link)``."""
-    return {(seq, team): (version, link) for seq, team, version, link in head_rows(tx)}
+    return heads_by_key(head_rows(tx))
+
+
+def heads_by_key(
+    rows: Sequence[tuple[int, str, int, bytes]],
+) -> dict[tuple[int, str], tuple[int, bytes]]:
+    """:func:`head_rows` as ``(anchor seq, team) -> (version, link)``."""
+    return {(seq, team): (version, link) for seq, team, version, link in rows}
 
 
 def heads_of_teams(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Head]]:

@@ -174,14 +174,13 @@ class _OwnSQLiteSource(SQLiteEventSource):
 
     def __init__(self, path: str, table: str) -> None:
         self.path: str | None = path
-        self._file = path
         self.table = table
         self._conn: sqlite3.Connection | None = None
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
         if self._conn is None:
-            self._conn = sqlite3.connect(path_uri(self._file), uri=True, isolation_level=None,
+            self._conn = sqlite3.connect(path_uri(self.path or ""), uri=True, isolation_level=None,
                                          check_same_thread=False)  # fmt: skip
         cursor = self._conn.cursor()
         cursor.execute("BEGIN")

@@ -114,7 +114,7 @@ def verify_store(
         anchor_findings.extend(_anchor_chain(anchors, _recompute_all(anchors, head_rows), 1))
         if expected is not None:
             anchor_findings.extend(_expected(anchors, expected))
-        return {(seq, team): (version, link) for seq, team, version, link in head_rows}
+        return ledger.heads_by_key(head_rows)
 
     swept = scan(source, store, heads, latest.position if latest else 0)
     marked = sorted(swept.suspicious)
