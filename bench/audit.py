@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Literal
 
 from bench import teams as bulk
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.application import LearningTeams, team_id_for
 from ltflow.audit import Accessor, Audit
 from ltflow.audit.offline import check_export

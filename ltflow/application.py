@@ -19,7 +19,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
 from pydantic import BaseModel
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import rules
 from ltflow.aggregates.errors import TeamNotFoundError, VersionConflictError
 from ltflow.aggregates.learning_team import LearningTeam

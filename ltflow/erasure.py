@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ltflow.aggregates.commands import ParticipantErased
+from ltflow.aggregates.vocabulary import ParticipantErased
 from ltflow.aggregates.errors import WrongPhaseError
 from ltflow.aggregates.state import TeamSummary
 from ltflow.application import LearningTeams

@@ -10,65 +10,48 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from ltflow.aggregates import commands as c
 from ltflow.aggregates import schedule
+from ltflow.aggregates import vocabulary as v
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,
     InvalidEventError,
     RuleViolatedError,
     WrongPhaseError,
 )
-from ltflow.aggregates.state import ERASED_FINGERPRINT, Phase, Processed, Status, TeamState
+from ltflow.aggregates.phases import Phase, Status
+from ltflow.aggregates.state import ERASED_FINGERPRINT, Processed, TeamState
 
 MIN_TEAM = 3
 MAX_TEAM = 8
 #: How far a sender's clock may run ahead of ours before ``occurred_at`` counts as in the future.
 CLOCK_SKEW = timedelta(minutes=5)
 
-ALL_PHASES = frozenset(Phase)
-
-#: Which phases each event type may arrive in (contract section 2).
+#: Which phases each event type may arrive in, from the vocabulary's declarations.
 ALLOWED_PHASES: dict[str, frozenset[Phase]] = {
-    # Phases 2-4 too: someone who withdrew during the sessions can be replaced, so a team of
-    # three is never stuck below the size its sessions need.
-    "participant.invited": frozenset(
-        {Phase.GOAL_AND_SCOPE, Phase.SESSION_ONE, Phase.PROCESSING_TIME, Phase.SESSION_TWO}
-    ),
-    "participant.withdrawn": ALL_PHASES,
-    "scope.confirmed": frozenset({Phase.GOAL_AND_SCOPE}),
-    "session.scheduled": frozenset(
-        {Phase.GOAL_AND_SCOPE, Phase.SESSION_ONE, Phase.PROCESSING_TIME, Phase.SESSION_TWO}
-    ),
-    "perspective.shared": frozenset({Phase.SESSION_ONE}),
-    "session.completed": frozenset({Phase.SESSION_ONE, Phase.SESSION_TWO}),
-    "reflection.noted": frozenset({Phase.PROCESSING_TIME}),
-    "session.started": frozenset({Phase.PROCESSING_TIME, Phase.SESSION_TWO}),
-    "red_thread.recorded": frozenset({Phase.SESSION_TWO}),
-    "learning_point.recorded": frozenset({Phase.SESSION_TWO}),
-    "analysis.concluded": frozenset({Phase.SESSION_TWO}),
-    "safety_net.defined": frozenset({Phase.SAFETY_NETS}),
-    "safety_nets.concluded": frozenset({Phase.SAFETY_NETS}),
-    "success_criterion.defined": frozenset({Phase.FOLLOW_UP}),
-    "follow_up.started": frozenset({Phase.FOLLOW_UP}),
-    "review.recorded": frozenset({Phase.FOLLOW_UP}),
-    "safety_net.completed": frozenset({Phase.FOLLOW_UP, Phase.COMMUNICATE}),
-    "story.communicated": frozenset({Phase.COMMUNICATE}),
-    "team.closed": frozenset({Phase.COMMUNICATE}),
-    "team.abandoned": ALL_PHASES,
-    "participant.erased": ALL_PHASES,
-    "reflection.reminder_due": frozenset({Phase.PROCESSING_TIME}),
-    "reflection.overdue": frozenset({Phase.PROCESSING_TIME}),
-    "review.due": frozenset({Phase.FOLLOW_UP}),
-    "follow_up.ended": frozenset({Phase.FOLLOW_UP}),
+    name: cls.phases for name, cls in v.RECORDED_TYPES.items()
 }
 
-#: Types only ltflow itself records as consequences; nobody sends them.
-CONSEQUENCE_TYPES = frozenset({"team.convened", "phase.entered", "reflection.opened"})
+Check = Callable[[TeamState, Any, datetime], list[v.Command]]
+_CHECKS: dict[type[v.Command], Check] = {}
+_C = TypeVar("_C", bound=Check)
 
 
-def check_idempotency(state: TeamState, cmd: c.Command) -> Processed | None:
+def rule(*types: type[v.Command]) -> Callable[[_C], _C]:
+    """Register the rule check of these event types (each type has exactly one)."""
+
+    def register(check: _C) -> _C:
+        for cls in types:
+            if cls in _CHECKS:
+                raise TypeError(f"{cls.TYPE} has a rule already.")
+            _CHECKS[cls] = check
+        return check
+
+    return register
+
+
+def check_idempotency(state: TeamState, cmd: v.Command) -> Processed | None:
     """A repeat of an ``event_id`` returns its first record; other content under it conflicts."""
     seen = state.processed.get(cmd.event_id)
     if seen is None:
@@ -84,7 +67,7 @@ def check_idempotency(state: TeamState, cmd: c.Command) -> Processed | None:
     return seen
 
 
-def check_convene_repeat(state: TeamState, cmd: c.TeamConvened) -> None:
+def check_convene_repeat(state: TeamState, cmd: v.TeamConvened) -> None:
     """Opening the same case twice must carry the same content, or it is a conflict."""
     if state.convened_fingerprint != cmd.fingerprint():
         raise IdempotencyConflictError(
@@ -114,17 +97,17 @@ def check_occurred_at(
         )
 
 
-def check_phase(state: TeamState, cmd: c.Command) -> None:
+def check_phase(state: TeamState, cmd: v.Command) -> None:
     """The event type must belong to the team's current phase, and the team must be running."""
-    if cmd.type in CONSEQUENCE_TYPES:
+    if cmd.origin not in (v.Origin.SENDER, v.Origin.TIMER):
         raise InvalidEventError(f"'{cmd.type}' is recorded by ltflow itself and cannot be sent.")
-    if state.status is not Status.ACTIVE and cmd.type != "participant.erased":
+    if state.status is not Status.ACTIVE and not isinstance(cmd, v.ParticipantErased):
         raise WrongPhaseError(
             f"The team is {state.status.value}; nothing more can be recorded.",
             status=state.status.value,
             type=cmd.type,
         )
-    allowed = ALLOWED_PHASES[cmd.type]
+    allowed = cmd.phases
     if state.phase not in allowed:
         names = ", ".join(f"{int(p)} ({p.label})" for p in sorted(allowed))
         raise WrongPhaseError(
@@ -136,25 +119,23 @@ def check_phase(state: TeamState, cmd: c.Command) -> None:
         )
 
 
-def decide(state: TeamState, cmd: c.Command, occurred_at: datetime) -> list[c.Command]:
+def decide(state: TeamState, cmd: v.Command, occurred_at: datetime) -> list[v.Command]:
     """Judge ``cmd`` against ``state``; return it followed by its consequences, or raise.
 
     The caller has already resolved ``occurred_at`` (the sender's, or the time received) and
     checked it with :func:`check_occurred_at`. Nothing here reads a clock.
     """
     check_phase(state, cmd)
-    check = _CHECKS.get(type(cmd))
-    consequences = check(state, cmd, occurred_at) if check else []
-    return [cmd, *consequences]
+    return [cmd, *_CHECKS[type(cmd)](state, cmd, occurred_at)]
 
 
-def convene_consequences(cmd: c.TeamConvened, at: datetime) -> list[c.Command]:
+def convene_consequences(cmd: v.TeamConvened, at: datetime) -> list[v.Command]:
     """What opening a team records besides ``team.convened``: entering phase 1."""
     return [_enter(cmd, Phase.GOAL_AND_SCOPE, at)]
 
 
-def _enter(cause: c.Command, phase: Phase, at: datetime) -> c.PhaseEntered:
-    return c.PhaseEntered(
+def _enter(cause: v.Command, phase: Phase, at: datetime) -> v.PhaseEntered:
+    return v.PhaseEntered(
         event_id=f"{cause.event_id}#phase-{int(phase)}",
         occurred_at=at,
         phase=int(phase),
@@ -178,7 +159,8 @@ def _team_size_message(count: int, what: str) -> str:
     return f"A Learning Team needs {MIN_TEAM} to {MAX_TEAM} {what}; there are {count}."
 
 
-def check_invite(state: TeamState, cmd: c.ParticipantInvited, _at: datetime) -> list[c.Command]:
+@rule(v.ParticipantInvited)
+def check_invite(state: TeamState, cmd: v.ParticipantInvited, _at: datetime) -> list[v.Command]:
     if cmd.participant_id in state.erased:
         raise _violated(
             f"'{cmd.participant_id}' was erased from this team; invite them under a new id.",
@@ -197,19 +179,22 @@ def check_invite(state: TeamState, cmd: c.ParticipantInvited, _at: datetime) -> 
     return []
 
 
-def check_withdraw(state: TeamState, cmd: c.ParticipantWithdrawn, _at: datetime) -> list[c.Command]:
+@rule(v.ParticipantWithdrawn)
+def check_withdraw(state: TeamState, cmd: v.ParticipantWithdrawn, _at: datetime) -> list[v.Command]:
     _require_participant(state, cmd.participant_id)
     return []
 
 
-def check_confirm_scope(state: TeamState, cmd: c.ScopeConfirmed, at: datetime) -> list[c.Command]:
+@rule(v.ScopeConfirmed)
+def check_confirm_scope(state: TeamState, cmd: v.ScopeConfirmed, at: datetime) -> list[v.Command]:
     active = len(state.active_participants)
     if not MIN_TEAM <= active <= MAX_TEAM:
         raise _violated(_team_size_message(active, "participants"), active_participants=active)
     return [_enter(cmd, Phase.SESSION_ONE, at)]
 
 
-def check_schedule(state: TeamState, cmd: c.SessionScheduled, _at: datetime) -> list[c.Command]:
+@rule(v.SessionScheduled)
+def check_schedule(state: TeamState, cmd: v.SessionScheduled, _at: datetime) -> list[v.Command]:
     session = state.sessions.get(cmd.session)
     if session is not None and session.started_at is not None:
         raise _violated(f"Session {cmd.session} has already taken place.", session=cmd.session)
@@ -244,9 +229,10 @@ def _check_attendees(state: TeamState, attendees: list[str]) -> None:
         raise _violated(_team_size_message(len(attendees), "attendees"), attendees=len(attendees))
 
 
+@rule(v.SessionCompleted)
 def check_complete_session(
-    state: TeamState, cmd: c.SessionCompleted, at: datetime
-) -> list[c.Command]:
+    state: TeamState, cmd: v.SessionCompleted, at: datetime
+) -> list[v.Command]:
     expected = 1 if state.phase is Phase.SESSION_ONE else _open_session(state)
     if cmd.session != expected:
         raise _violated(
@@ -260,7 +246,7 @@ def check_complete_session(
     if cmd.session != 1:
         return []
     earliest, latest = schedule.reflection_window(at, state.policy)
-    opened = c.ReflectionOpened(
+    opened = v.ReflectionOpened(
         event_id=f"{cmd.event_id}#reflection", occurred_at=at, earliest=earliest, latest=latest
     )
     return [_enter(cmd, Phase.PROCESSING_TIME, at), opened]
@@ -274,7 +260,8 @@ def _open_session(state: TeamState) -> int | None:
     return None
 
 
-def check_start_session(state: TeamState, cmd: c.SessionStarted, at: datetime) -> list[c.Command]:
+@rule(v.SessionStarted)
+def check_start_session(state: TeamState, cmd: v.SessionStarted, at: datetime) -> list[v.Command]:
     if state.phase is Phase.PROCESSING_TIME:
         if cmd.session != 2:
             raise _violated("After the processing time, session 2 comes next.", session=cmd.session)
@@ -297,21 +284,24 @@ def check_start_session(state: TeamState, cmd: c.SessionStarted, at: datetime) -
     return []
 
 
-def check_reflection_note(
-    state: TeamState, cmd: c.ReflectionNoted, _at: datetime
-) -> list[c.Command]:
+@rule(v.PerspectiveShared, v.ReflectionNoted)
+def check_told_by_a_participant(
+    state: TeamState, cmd: v.PerspectiveShared | v.ReflectionNoted, _at: datetime
+) -> list[v.Command]:
     _require_participant(state, cmd.participant_id)
     return []
 
 
-def check_perspective(state: TeamState, cmd: c.PerspectiveShared, _at: datetime) -> list[c.Command]:
-    _require_participant(state, cmd.participant_id)
+@rule(v.RedThreadRecorded, v.StoryCommunicated, v.TeamAbandoned)
+def check_nothing_more(_state: TeamState, _cmd: v.Command, _at: datetime) -> list[v.Command]:
+    """Allowed whenever its phase allows it: no rule beyond the phase."""
     return []
 
 
+@rule(v.LearningPointRecorded)
 def check_learning_point(
-    state: TeamState, cmd: c.LearningPointRecorded, _at: datetime
-) -> list[c.Command]:
+    state: TeamState, cmd: v.LearningPointRecorded, _at: datetime
+) -> list[v.Command]:
     if cmd.learning_point_id in state.learning_points:
         raise _violated(
             f"Learning point '{cmd.learning_point_id}' is already recorded.",
@@ -320,9 +310,10 @@ def check_learning_point(
     return []
 
 
+@rule(v.AnalysisConcluded)
 def check_conclude_analysis(
-    state: TeamState, cmd: c.AnalysisConcluded, at: datetime
-) -> list[c.Command]:
+    state: TeamState, cmd: v.AnalysisConcluded, at: datetime
+) -> list[v.Command]:
     if state.red_threads < 1 or not state.learning_points:
         raise _violated(
             "The analysis needs at least one red thread and one learning point "
@@ -337,7 +328,8 @@ def check_conclude_analysis(
     return [_enter(cmd, Phase.SAFETY_NETS, at)]
 
 
-def check_safety_net(state: TeamState, cmd: c.SafetyNetDefined, _at: datetime) -> list[c.Command]:
+@rule(v.SafetyNetDefined)
+def check_safety_net(state: TeamState, cmd: v.SafetyNetDefined, _at: datetime) -> list[v.Command]:
     if cmd.safety_net_id in state.safety_nets:
         raise _violated(
             f"Safety net '{cmd.safety_net_id}' is already defined.", safety_net_id=cmd.safety_net_id
@@ -354,9 +346,10 @@ def check_safety_net(state: TeamState, cmd: c.SafetyNetDefined, _at: datetime) -
     return []
 
 
+@rule(v.SafetyNetsConcluded)
 def check_conclude_safety_nets(
-    state: TeamState, cmd: c.SafetyNetsConcluded, at: datetime
-) -> list[c.Command]:
+    state: TeamState, cmd: v.SafetyNetsConcluded, at: datetime
+) -> list[v.Command]:
     if not state.safety_nets:
         raise _violated("Define at least one safety net before concluding this phase.")
     return [_enter(cmd, Phase.FOLLOW_UP, at)]
@@ -369,9 +362,10 @@ def _require_safety_net(state: TeamState, safety_net_id: str) -> None:
         )
 
 
+@rule(v.SuccessCriterionDefined)
 def check_criterion(
-    state: TeamState, cmd: c.SuccessCriterionDefined, _at: datetime
-) -> list[c.Command]:
+    state: TeamState, cmd: v.SuccessCriterionDefined, _at: datetime
+) -> list[v.Command]:
     if state.follow_up_started_at is not None:
         raise _violated("Success criteria are fixed once the follow-up has started.")
     if cmd.criterion_id in state.criteria:
@@ -383,9 +377,10 @@ def check_criterion(
     return []
 
 
+@rule(v.FollowUpStarted)
 def check_start_follow_up(
-    state: TeamState, cmd: c.FollowUpStarted, _at: datetime
-) -> list[c.Command]:
+    state: TeamState, cmd: v.FollowUpStarted, _at: datetime
+) -> list[v.Command]:
     if state.follow_up_started_at is not None:
         raise _violated("The follow-up has already started.")
     if not state.criteria:
@@ -398,7 +393,8 @@ def _require_follow_up(state: TeamState) -> None:
         raise _violated("The follow-up has not started yet; send follow_up.started first.")
 
 
-def check_review(state: TeamState, cmd: c.ReviewRecorded, at: datetime) -> list[c.Command]:
+@rule(v.ReviewRecorded)
+def check_review(state: TeamState, cmd: v.ReviewRecorded, at: datetime) -> list[v.Command]:
     _require_follow_up(state)
     if cmd.criterion_id not in state.criteria:
         raise _violated(
@@ -407,15 +403,16 @@ def check_review(state: TeamState, cmd: c.ReviewRecorded, at: datetime) -> list[
     latest = {**state.criteria, cmd.criterion_id: cmd.met}
     if not all(latest.values()):
         return []
-    ended = c.FollowUpEnded(
+    ended = v.FollowUpEnded(
         event_id=f"{cmd.event_id}#follow-up-ended", occurred_at=at, outcome="criteria_met"
     )
     return [ended, _enter(cmd, Phase.COMMUNICATE, at)]
 
 
+@rule(v.SafetyNetCompleted)
 def check_complete_safety_net(
-    state: TeamState, cmd: c.SafetyNetCompleted, _at: datetime
-) -> list[c.Command]:
+    state: TeamState, cmd: v.SafetyNetCompleted, _at: datetime
+) -> list[v.Command]:
     _require_safety_net(state, cmd.safety_net_id)
     if state.safety_nets[cmd.safety_net_id]:
         raise _violated(
@@ -425,32 +422,37 @@ def check_complete_safety_net(
     return []
 
 
-def check_close(state: TeamState, cmd: c.TeamClosed, _at: datetime) -> list[c.Command]:
+@rule(v.TeamClosed)
+def check_close(state: TeamState, cmd: v.TeamClosed, _at: datetime) -> list[v.Command]:
     if state.stories < 1:
         raise _violated("Communicate the story at least once before closing the team.")
     return []
 
 
+@rule(v.ReflectionReminderDue)
 def check_reminder(
-    state: TeamState, cmd: c.ReflectionReminderDue, _at: datetime
-) -> list[c.Command]:
+    state: TeamState, cmd: v.ReflectionReminderDue, _at: datetime
+) -> list[v.Command]:
     if state.reflection_reminded:
         raise _violated("The reflection reminder was already sent.")
     return []
 
 
-def check_overdue(state: TeamState, cmd: c.ReflectionOverdue, _at: datetime) -> list[c.Command]:
+@rule(v.ReflectionOverdue)
+def check_overdue(state: TeamState, cmd: v.ReflectionOverdue, _at: datetime) -> list[v.Command]:
     if state.reflection_overdue:
         raise _violated("The reflection period was already marked overdue.")
     return []
 
 
-def check_review_due(state: TeamState, cmd: c.ReviewDue, _at: datetime) -> list[c.Command]:
+@rule(v.ReviewDue)
+def check_review_due(state: TeamState, cmd: v.ReviewDue, _at: datetime) -> list[v.Command]:
     _require_follow_up(state)
     return []
 
 
-def check_end_follow_up(state: TeamState, cmd: c.FollowUpEnded, at: datetime) -> list[c.Command]:
+@rule(v.FollowUpEnded)
+def check_end_follow_up(state: TeamState, cmd: v.FollowUpEnded, at: datetime) -> list[v.Command]:
     _require_follow_up(state)
     if cmd.outcome == "criteria_met" and not all(state.criteria.values()):
         raise _violated("Not every success criterion's latest review is met yet.")
@@ -466,7 +468,8 @@ def _human(duration: timedelta) -> str:
     return str(duration)
 
 
-def check_erase(state: TeamState, cmd: c.ParticipantErased, _at: datetime) -> list[c.Command]:
+@rule(v.ParticipantErased)
+def check_erase(state: TeamState, cmd: v.ParticipantErased, _at: datetime) -> list[v.Command]:
     """A person's right: allowed in every phase, even after the team has ended."""
     if cmd.participant_id in state.erased:
         raise _violated(f"'{cmd.participant_id}' is already erased.")
@@ -475,29 +478,3 @@ def check_erase(state: TeamState, cmd: c.ParticipantErased, _at: datetime) -> li
             f"'{cmd.participant_id}' was never on this team.", participant_id=cmd.participant_id
         )
     return []
-
-
-_CHECKS: dict[type[c.Command], Callable[[TeamState, Any, datetime], list[c.Command]]] = {
-    c.ParticipantInvited: check_invite,
-    c.ParticipantWithdrawn: check_withdraw,
-    c.ScopeConfirmed: check_confirm_scope,
-    c.SessionScheduled: check_schedule,
-    c.PerspectiveShared: check_perspective,
-    c.SessionCompleted: check_complete_session,
-    c.ReflectionNoted: check_reflection_note,
-    c.SessionStarted: check_start_session,
-    c.LearningPointRecorded: check_learning_point,
-    c.AnalysisConcluded: check_conclude_analysis,
-    c.SafetyNetDefined: check_safety_net,
-    c.SafetyNetsConcluded: check_conclude_safety_nets,
-    c.SuccessCriterionDefined: check_criterion,
-    c.FollowUpStarted: check_start_follow_up,
-    c.ReviewRecorded: check_review,
-    c.SafetyNetCompleted: check_complete_safety_net,
-    c.TeamClosed: check_close,
-    c.ParticipantErased: check_erase,
-    c.ReflectionReminderDue: check_reminder,
-    c.ReflectionOverdue: check_overdue,
-    c.ReviewDue: check_review_due,
-    c.FollowUpEnded: check_end_follow_up,
-}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ltflow.aggregates.commands import Policy
+from ltflow.aggregates.vocabulary import Policy
 
 
 def reflection_window(session_one_completed: datetime, policy: Policy) -> tuple[datetime, datetime]:

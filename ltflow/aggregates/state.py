@@ -10,47 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from ltflow.aggregates import commands as c
 from ltflow.aggregates import schedule
-
-
-class Phase(IntEnum):
-    """The seven phases of a Learning Team (domain.md)."""
-
-    GOAL_AND_SCOPE = 1
-    SESSION_ONE = 2
-    PROCESSING_TIME = 3
-    SESSION_TWO = 4
-    SAFETY_NETS = 5
-    FOLLOW_UP = 6
-    COMMUNICATE = 7
-
-    @property
-    def label(self) -> str:
-        return PHASE_LABELS[self]
-
-
-PHASE_LABELS: dict[Phase, str] = {
-    Phase.GOAL_AND_SCOPE: "goal and scope",
-    Phase.SESSION_ONE: "session 1: share perspectives",
-    Phase.PROCESSING_TIME: "processing time",
-    Phase.SESSION_TWO: "session 2: red thread and learning points",
-    Phase.SAFETY_NETS: "safety nets",
-    Phase.FOLLOW_UP: "success criteria and follow-up",
-    Phase.COMMUNICATE: "communicate the story",
-}
-
-
-class Status(StrEnum):
-    ACTIVE = "active"
-    CLOSED = "closed"
-    ABANDONED = "abandoned"
+from ltflow.aggregates import vocabulary as v
+from ltflow.aggregates.phases import Phase, Status
 
 
 class SessionState(BaseModel):
@@ -78,7 +45,7 @@ class TeamState(BaseModel):
     trigger: str
     theme: str | None
     facilitator: str
-    policy: c.Policy
+    policy: v.Policy
     convened_fingerprint: str
     phase: Phase = Phase.GOAL_AND_SCOPE
     status: Status = Status.ACTIVE
@@ -147,7 +114,7 @@ def root_event_id(event_id: str) -> str:
 
 
 def start(
-    cmd: c.TeamConvened, team_id: UUID, occurred_at: datetime, fingerprint: str | None = None
+    cmd: v.TeamConvened, team_id: UUID, occurred_at: datetime, fingerprint: str | None = None
 ) -> TeamState:
     """The state right after ``team.convened`` (version 1)."""
     fingerprint = fingerprint or cmd.fingerprint()
@@ -167,7 +134,7 @@ def start(
 
 def evolve(
     state: TeamState,
-    cmd: c.Command,
+    cmd: v.Command,
     *,
     version: int,
     occurred_at: datetime,
@@ -178,7 +145,7 @@ def evolve(
     ``fingerprint`` is the digest of the event as its sender sent it (stored with the event);
     without it, it is computed from ``cmd``, which must then be the event as sent.
     """
-    _APPLY[type(cmd)](state, cmd, occurred_at)
+    _FOLDS[type(cmd)](state, cmd, occurred_at)
     state.version = version
     state.last_occurred_at = max(state.last_occurred_at, occurred_at)
     root = root_event_id(cmd.event_id)
@@ -189,127 +156,143 @@ def evolve(
         state.processed[root].version = version
 
 
+Fold = Callable[[TeamState, Any, datetime], None]
+_FOLDS: dict[type[v.Command], Fold] = {}
+_F = TypeVar("_F", bound=Fold)
+
+
+def folds(*types: type[v.Command]) -> Callable[[_F], _F]:
+    """Register how these event types change the state (each type has exactly one fold)."""
+
+    def register(fold: _F) -> _F:
+        for cls in types:
+            if cls in _FOLDS:
+                raise TypeError(f"{cls.TYPE} has a fold already.")
+            _FOLDS[cls] = fold
+        return fold
+
+    return register
+
+
 def _session(state: TeamState, number: int) -> SessionState:
     return state.sessions.setdefault(number, SessionState())
 
 
-def _invited(s: TeamState, e: c.ParticipantInvited, _: datetime) -> None:
+@folds(v.ParticipantInvited)
+def _invited(s: TeamState, e: v.ParticipantInvited, _: datetime) -> None:
     s.participants[e.participant_id] = True
 
 
-def _withdrawn(s: TeamState, e: c.ParticipantWithdrawn, _: datetime) -> None:
+@folds(v.ParticipantWithdrawn)
+def _withdrawn(s: TeamState, e: v.ParticipantWithdrawn, _: datetime) -> None:
     s.participants[e.participant_id] = False
 
 
-def _scheduled(s: TeamState, e: c.SessionScheduled, _: datetime) -> None:
+@folds(v.SessionScheduled)
+def _scheduled(s: TeamState, e: v.SessionScheduled, _: datetime) -> None:
     _session(s, e.session).scheduled_at = e.at
 
 
-def _started(s: TeamState, e: c.SessionStarted, at: datetime) -> None:
+@folds(v.SessionStarted)
+def _started(s: TeamState, e: v.SessionStarted, at: datetime) -> None:
     _session(s, e.session).started_at = at
 
 
-def _completed(s: TeamState, e: c.SessionCompleted, at: datetime) -> None:
+@folds(v.SessionCompleted)
+def _completed(s: TeamState, e: v.SessionCompleted, at: datetime) -> None:
     session = _session(s, e.session)
     session.started_at = session.started_at or at
     session.completed_at = at
 
 
-def _red_thread(s: TeamState, _e: c.RedThreadRecorded, _: datetime) -> None:
+@folds(v.RedThreadRecorded)
+def _red_thread(s: TeamState, _e: v.RedThreadRecorded, _: datetime) -> None:
     s.red_threads += 1
 
 
-def _learning_point(s: TeamState, e: c.LearningPointRecorded, _: datetime) -> None:
+@folds(v.LearningPointRecorded)
+def _learning_point(s: TeamState, e: v.LearningPointRecorded, _: datetime) -> None:
     s.learning_points[e.learning_point_id] = e.kind
 
 
-def _safety_net(s: TeamState, e: c.SafetyNetDefined, _: datetime) -> None:
+@folds(v.SafetyNetDefined)
+def _safety_net(s: TeamState, e: v.SafetyNetDefined, _: datetime) -> None:
     s.safety_nets[e.safety_net_id] = False
 
 
-def _safety_net_completed(s: TeamState, e: c.SafetyNetCompleted, _: datetime) -> None:
+@folds(v.SafetyNetCompleted)
+def _safety_net_completed(s: TeamState, e: v.SafetyNetCompleted, _: datetime) -> None:
     s.safety_nets[e.safety_net_id] = True
 
 
-def _criterion(s: TeamState, e: c.SuccessCriterionDefined, _: datetime) -> None:
+@folds(v.SuccessCriterionDefined)
+def _criterion(s: TeamState, e: v.SuccessCriterionDefined, _: datetime) -> None:
     s.criteria[e.criterion_id] = None
 
 
-def _follow_up(s: TeamState, _e: c.FollowUpStarted, at: datetime) -> None:
+@folds(v.FollowUpStarted)
+def _follow_up(s: TeamState, _e: v.FollowUpStarted, at: datetime) -> None:
     s.follow_up_started_at = at
 
 
-def _review(s: TeamState, e: c.ReviewRecorded, _: datetime) -> None:
+@folds(v.ReviewRecorded)
+def _review(s: TeamState, e: v.ReviewRecorded, _: datetime) -> None:
     s.criteria[e.criterion_id] = e.met
 
 
-def _story(s: TeamState, _e: c.StoryCommunicated, _: datetime) -> None:
+@folds(v.StoryCommunicated)
+def _story(s: TeamState, _e: v.StoryCommunicated, _: datetime) -> None:
     s.stories += 1
 
 
-def _closed(s: TeamState, _e: c.TeamClosed, _: datetime) -> None:
+@folds(v.TeamClosed)
+def _closed(s: TeamState, _e: v.TeamClosed, _: datetime) -> None:
     s.status = Status.CLOSED
 
 
-def _abandoned(s: TeamState, _e: c.TeamAbandoned, _: datetime) -> None:
+@folds(v.TeamAbandoned)
+def _abandoned(s: TeamState, _e: v.TeamAbandoned, _: datetime) -> None:
     s.status = Status.ABANDONED
 
 
-def _erased(s: TeamState, e: c.ParticipantErased, _: datetime) -> None:
+@folds(v.ParticipantErased)
+def _erased(s: TeamState, e: v.ParticipantErased, _: datetime) -> None:
     s.participants[e.participant_id] = False
     s.erased.append(e.participant_id)
 
 
-def _phase_entered(s: TeamState, e: c.PhaseEntered, _: datetime) -> None:
+@folds(v.PhaseEntered)
+def _phase_entered(s: TeamState, e: v.PhaseEntered, _: datetime) -> None:
     s.phase = Phase(e.phase)
 
 
-def _reflection_opened(s: TeamState, e: c.ReflectionOpened, _: datetime) -> None:
+@folds(v.ReflectionOpened)
+def _reflection_opened(s: TeamState, e: v.ReflectionOpened, _: datetime) -> None:
     s.reflection_earliest, s.reflection_latest = e.earliest, e.latest
 
 
-def _reminded(s: TeamState, _e: c.ReflectionReminderDue, _: datetime) -> None:
+@folds(v.ReflectionReminderDue)
+def _reminded(s: TeamState, _e: v.ReflectionReminderDue, _: datetime) -> None:
     s.reflection_reminded = True
 
 
-def _overdue(s: TeamState, _e: c.ReflectionOverdue, _: datetime) -> None:
+@folds(v.ReflectionOverdue)
+def _overdue(s: TeamState, _e: v.ReflectionOverdue, _: datetime) -> None:
     s.reflection_overdue = True
 
 
-def _review_due(s: TeamState, e: c.ReviewDue, _: datetime) -> None:
+@folds(v.ReviewDue)
+def _review_due(s: TeamState, e: v.ReviewDue, _: datetime) -> None:
     s.reviews_due = max(s.reviews_due, e.review)
 
 
-def _nothing(_s: TeamState, _e: c.Command, _: datetime) -> None:
+@folds(
+    v.ScopeConfirmed,
+    v.PerspectiveShared,
+    v.ReflectionNoted,
+    v.AnalysisConcluded,
+    v.SafetyNetsConcluded,
+    v.FollowUpEnded,
+)
+def _nothing(_s: TeamState, _e: v.Command, _: datetime) -> None:
     """Events that are part of the record but change nothing the rules look at."""
-
-
-_APPLY: dict[type[c.Command], Callable[[TeamState, Any, datetime], None]] = {
-    c.ParticipantInvited: _invited,
-    c.ParticipantWithdrawn: _withdrawn,
-    c.ScopeConfirmed: _nothing,
-    c.SessionScheduled: _scheduled,
-    c.PerspectiveShared: _nothing,
-    c.SessionCompleted: _completed,
-    c.ReflectionNoted: _nothing,
-    c.SessionStarted: _started,
-    c.RedThreadRecorded: _red_thread,
-    c.LearningPointRecorded: _learning_point,
-    c.AnalysisConcluded: _nothing,
-    c.SafetyNetDefined: _safety_net,
-    c.SafetyNetsConcluded: _nothing,
-    c.SuccessCriterionDefined: _criterion,
-    c.FollowUpStarted: _follow_up,
-    c.ReviewRecorded: _review,
-    c.SafetyNetCompleted: _safety_net_completed,
-    c.StoryCommunicated: _story,
-    c.TeamClosed: _closed,
-    c.TeamAbandoned: _abandoned,
-    c.ParticipantErased: _erased,
-    c.PhaseEntered: _phase_entered,
-    c.ReflectionOpened: _reflection_opened,
-    c.ReflectionReminderDue: _reminded,
-    c.ReflectionOverdue: _overdue,
-    c.ReviewDue: _review_due,
-    c.FollowUpEnded: _nothing,
-}

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import InvalidEventError, LtflowError, TeamNotFoundError
 
 log = structlog.get_logger("ltflow.api")

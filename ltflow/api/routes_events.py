@@ -13,7 +13,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response, Security
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.state import TeamSummary
 from ltflow.api.auth import EVENTS_WRITE, Principal, bearer_scheme, current_principal, scoped
 from ltflow.api.context import ApiContext, get_context

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response, Security
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import TeamNotFoundError
 from ltflow.api.auth import TEAMS_READ, bearer_scheme, scoped
 from ltflow.api.context import ApiContext, get_context

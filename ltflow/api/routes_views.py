@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Security
 from pydantic import AwareDatetime
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.api.auth import TEAMS_READ, bearer_scheme, scoped
 from ltflow.api.context import ApiContext, get_context
 from ltflow.api.errors import ERROR_DOCS

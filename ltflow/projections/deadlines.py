@@ -17,7 +17,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from ltflow.aggregates import schedule
-from ltflow.aggregates.state import Status
+from ltflow.aggregates.phases import Status
 from ltflow.projections.base import Row, Table, TeamProjection, from_iso, iso
 from ltflow.projections.team_models import TeamDetailView
 

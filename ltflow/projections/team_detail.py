@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from ltflow.aggregates.commands import Policy
+from ltflow.aggregates.vocabulary import Policy
 from ltflow.projections.base import ProjectionError, Row, Table, TeamProjection, iso
 from ltflow.projections.team_fold import STEPS
 from ltflow.projections.team_models import TeamDetailView, TeamEvent

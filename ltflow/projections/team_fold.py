@@ -12,7 +12,7 @@ from typing import Any
 
 from ltflow.aggregates import schedule
 from ltflow.aggregates.state import ERASED_FINGERPRINT as ERASED
-from ltflow.aggregates.state import PHASE_LABELS, Phase, Status
+from ltflow.aggregates.phases import PHASE_LABELS, Phase, Status
 from ltflow.projections.team_models import (
     CriterionView,
     FollowUpView,

@@ -21,7 +21,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from ltflow.aggregates import commands as c
+    from ltflow.aggregates import vocabulary as c
     from ltflow.aggregates import rules
     from ltflow.aggregates.errors import InvalidEventError, LtflowError, TeamNotFoundError
     from ltflow.aggregates.state import (

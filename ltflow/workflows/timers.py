@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import schedule
-from ltflow.aggregates.state import Phase, Status, TeamState
+from ltflow.aggregates.phases import Phase, Status
+from ltflow.aggregates.state import TeamState
 
 
 @dataclass(frozen=True)

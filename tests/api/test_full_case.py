@@ -11,7 +11,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from ltflow import narrative
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from tests.api.conftest import AUDITOR, READER, Api, bearer
 
 

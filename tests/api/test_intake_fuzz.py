@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ltflow import narrative
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import rules
 from ltflow.aggregates.state import Phase
 from ltflow.projections.team_detail import get_team_detail_json

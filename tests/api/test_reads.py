@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import ERRORS_BY_CODE, LtflowError
 from ltflow.aggregates.state import TeamSummary
 from ltflow.api import create_app

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from ltflow import narrative
-from ltflow.aggregates.commands import parse_convene, parse_sender_event
+from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.application import LearningTeams, RecordResult
 from tests.conftest import Clock
 

@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 
 from ltflow import narrative
-from ltflow.aggregates.commands import parse_convene, parse_sender_event
+from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,
     InvalidEventError,

@@ -27,7 +27,7 @@ from eventsourcing.persistence import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltflow.aggregates.commands import parse_sender_event
+from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.application import LearningTeams
 from ltflow.privacy import ERASED, BatchKeys, ShreddingMapper
 from ltflow.projections.log import EventLog, StoredTeamEvent

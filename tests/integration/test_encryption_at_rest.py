@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ltflow.aggregates.commands import parse_sender_event
+from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.application import LearningTeams
 from ltflow.codec import new_key
 from ltflow.config import Settings

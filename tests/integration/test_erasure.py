@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ltflow.aggregates.commands import parse_sender_event
+from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.aggregates.errors import RuleViolatedError
 from ltflow.application import LearningTeams
 from ltflow.privacy import ERASED

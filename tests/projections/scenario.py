@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.application import LearningTeams
 
 Clock = Callable[[], datetime]

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.application import LearningTeams
 from ltflow.projections import (
     action_tracker,

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import rules
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ltflow.aggregates import commands as c
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import rules
 from ltflow.aggregates.errors import IdempotencyConflictError, LtflowError, RuleViolatedError
 from ltflow.aggregates.state import Phase, Processed, Status

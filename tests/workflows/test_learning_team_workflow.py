@@ -182,7 +182,7 @@ async def test_a_rejected_update_answers_at_once_and_changes_nothing(
     team_id = (await ts_stack.ltflow.open_team(case(), actor="f")).team_id
     before_state = await ts_stack.ltflow.state(team_id)
     before_store = types(ts_stack, team_id)
-    from ltflow.aggregates.commands import ALL_TYPES
+    from ltflow.aggregates.vocabulary import ALL_TYPES
 
     cmd = ALL_TYPES[event["type"]].model_validate(event)
     with pytest.raises(error):
