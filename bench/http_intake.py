@@ -27,6 +27,7 @@ from temporalio.worker import Worker
 
 from bench import common
 from bench.phase_events import _ltflow_team
+from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.api import create_app
 from ltflow.api.server import running
 from ltflow.config import Settings
@@ -119,14 +120,15 @@ async def run(smoke: bool) -> dict[str, Any]:
                 team = await _ltflow_team(ltflow)
                 path = f"/teams/{team}/events"
                 for i in range(5):  # warm every path
-                    await ltflow.send(team, _event(-1 - i), actor="bench")
+                    await ltflow.send(team, parse_sender_event(_event(-1 - i)), actor="bench")
                     await raw.post(path, _event(-100 - i))
                     await httpx_client.post(path, json=_event(-200 - i))
                 for r in range(4):
                     for i in range(n // 4):
                         k = r * n + i
+                        event = parse_sender_event(_event(k))
                         start = time.perf_counter()
-                        await ltflow.send(team, _event(k), actor="bench")
+                        await ltflow.send(team, event, actor="bench")
                         times["client"].append(time.perf_counter() - start)
                         start = time.perf_counter()
                         status, body = await raw.post(path, _event(10**6 + k))

@@ -29,6 +29,7 @@ from temporalio.worker import Worker
 from bench import common
 from bench.bare import BareWorkflow, SandboxedBareWorkflow
 from ltflow import narrative
+from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.config import Settings
 from ltflow.plugin import LtflowPlugin
 from ltflow.workflows.client import LtflowClient
@@ -68,31 +69,31 @@ async def _bare_handle(
 
 
 async def _ltflow_team(ltflow: LtflowClient) -> uuid.UUID:
-    body = narrative.convene(case_ref=f"BENCH-{uuid.uuid4().hex[:12]}")
+    body = parse_convene(narrative.convene(case_ref=f"BENCH-{uuid.uuid4().hex[:12]}"))
     team_id = (await ltflow.open_team(body, actor="bench")).team_id
     for pid in ("p-a", "p-b", "p-c"):
-        await ltflow.send(
-            team_id,
-            {
-                "type": "participant.invited",
-                "event_id": f"inv-{pid}",
-                "participant_id": pid,
-                "role": "nurse",
-            },
-            actor="bench",
-        )
-    await ltflow.send(team_id, {"type": "scope.confirmed", "event_id": "scope"}, actor="bench")
+        invite = {
+            "type": "participant.invited",
+            "event_id": f"inv-{pid}",
+            "participant_id": pid,
+            "role": "nurse",
+        }
+        await ltflow.send(team_id, parse_sender_event(invite), actor="bench")
+    scope = parse_sender_event({"type": "scope.confirmed", "event_id": "scope"})
+    await ltflow.send(team_id, scope, actor="bench")
     return team_id
 
 
 def _perspective(team: uuid.UUID, ltflow: LtflowClient, i: int) -> Callable[[], Awaitable[Any]]:
-    event = {
-        "type": "perspective.shared",
-        "event_id": f"p-{i}",
-        "participant_id": "p-a",
-        "perspective": "The evening round started late again.",
-        "consent_to_share": True,
-    }
+    event = parse_sender_event(
+        {
+            "type": "perspective.shared",
+            "event_id": f"p-{i}",
+            "participant_id": "p-a",
+            "perspective": "The evening round started late again.",
+            "consent_to_share": True,
+        }
+    )
     return lambda: ltflow.send(team, event, actor="bench")
 
 

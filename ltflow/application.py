@@ -19,11 +19,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
 from pydantic import BaseModel
 
-from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import rules
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import TeamNotFoundError, VersionConflictError
 from ltflow.aggregates.learning_team import LearningTeam
-from ltflow.aggregates.state import TeamState, TeamSummary, summarize
+from ltflow.aggregates.state import Processed, TeamState, TeamSummary, root_event_id, summarize
 from ltflow.codec import load_or_create_key_file
 from ltflow.config import Settings
 from ltflow.privacy import KeyStore, ShreddingMapper, decode_batch, key_store_for
@@ -46,6 +46,15 @@ class RecordResult(BaseModel):
     duplicate: bool = False
     #: Versions stored by this call (empty for a repeat).
     recorded_versions: list[int] = []
+    #: The team's state after the call, without its seen event ids (:func:`lean_state`).
+    state: TeamState | None = None
+    #: What the event's id is now recorded as (its digest, the version of its answer).
+    seen: Processed | None = None
+
+
+def lean_state(state: TeamState) -> TeamState:
+    """A copy of ``state`` without the seen event ids, which grow with the case."""
+    return state.model_copy(update={"processed": {}}).model_copy(deep=True)
 
 
 class StoredFact(BaseModel):
@@ -159,8 +168,7 @@ class LearningTeams(Application[UUID]):
             seen = rules.check_idempotency(team.state, cmd)
             if seen is not None:
                 self._after_record(team_id, cmd)  # finish what a crashed first try began
-                first = self.summary(team_id, version=seen.version)
-                return RecordResult(summary=first, duplicate=True)
+                return self._repeat(team_id, seen)
             if expected_version is not None and team.version != expected_version:
                 raise VersionConflictError(
                     f"The team is at version {team.version}, not {expected_version}; "
@@ -180,10 +188,18 @@ class LearningTeams(Application[UUID]):
                 self._evict(team_id)
                 raise
             self._after_record(team_id, cmd)
-        return RecordResult(
-            summary=summarize(team.state),
-            recorded_versions=[r.domain_event.originator_version for r in recordings],
-        )
+            return RecordResult(
+                summary=summarize(team.state),
+                recorded_versions=[r.domain_event.originator_version for r in recordings],
+                state=lean_state(team.state),
+                seen=team.state.processed[root_event_id(cmd.event_id)],
+            )
+
+    def _repeat(self, team_id: UUID, seen: Processed) -> RecordResult:
+        """The first answer to a repeated event, and the state as it is now."""
+        first = self.summary(team_id, version=seen.version)
+        now = self._get(team_id).state
+        return RecordResult(summary=first, duplicate=True, state=lean_state(now), seen=seen)
 
     def _after_record(self, team_id: UUID, cmd: c.Command) -> None:
         # The erasure is stored first, then the key is shredded; a retry shreds again.
@@ -197,7 +213,7 @@ class LearningTeams(Application[UUID]):
         team = self._get(team_id)
         seen = rules.check_idempotency(team.state, cmd)
         if seen is not None:
-            return RecordResult(summary=self.summary(team_id, version=seen.version), duplicate=True)
+            return self._repeat(team_id, seen)
         raise VersionConflictError(
             f"Another event was recorded for this team at the same moment (now at version "
             f"{team.version}); nothing was stored, send the event again.",

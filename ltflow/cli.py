@@ -192,16 +192,20 @@ def _read_body(text: str) -> Any:
 
 
 async def _team(args: argparse.Namespace, settings: Settings) -> int:
+    from ltflow.aggregates import vocabulary as v
     from ltflow.runtime import temporal_client
     from ltflow.workflows.client import LtflowClient
 
+    # Parsed once, here, before anything connects: bad input changes nothing.
     body = _read_body(args.body) if hasattr(args, "body") else {}
+    convene = v.parse_convene(body) if args.team_command == "open" else None
+    event = v.parse_sender_event(body) if args.team_command == "send" else None
     async with temporal_client(settings) as client:
         ltflow = LtflowClient(client, settings.task_queue)
-        if args.team_command == "open":
-            summary = await ltflow.open_team(body, actor=args.actor)
-        elif args.team_command == "send":
-            summary = await ltflow.send(args.team_id, body, actor=args.actor)
+        if convene is not None:
+            summary = await ltflow.open_team(convene, actor=args.actor)
+        elif event is not None:
+            summary = await ltflow.send(args.team_id, event, actor=args.actor)
         else:
             summary = await ltflow.summary(args.team_id)
     if args.json:

@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 
 from ltflow import narrative
+from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.application import LearningTeams, StoredFact
 from ltflow.config import Settings
 from ltflow.plugin import LtflowPlugin
@@ -82,16 +83,16 @@ async def _run_case(client: Client, settings: Settings, out: Print) -> UUID:
     ltflow = LtflowClient(client, settings.task_queue)
     case_ref = f"DEMO-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     started = time.monotonic()
-    summary = await ltflow.open_team(
-        narrative.convene(policy=DEMO_POLICY, case_ref=case_ref), actor="fac-ingrid"
-    )
+    convene = parse_convene(narrative.convene(policy=DEMO_POLICY, case_ref=case_ref))
+    summary = await ltflow.open_team(convene, actor="fac-ingrid")
     out(_timeline_line(started, int(summary.phase), f"team opened for case {case_ref}"))
     phase = int(summary.phase)
     steps = narrative.steps(datetime.now(UTC), reflection=REFLECTION, review_every=REVIEW_EVERY)
     for step in steps:
         if step.after < timedelta(minutes=1):
             await _sleep(step.after + timedelta(milliseconds=300))
-        summary = await ltflow.send(summary.team_id, step.event, actor="fac-ingrid")
+        event = parse_sender_event(step.event)
+        summary = await ltflow.send(summary.team_id, event, actor="fac-ingrid")
         out(_timeline_line(started, phase, step.caption))
         if int(summary.phase) != phase:
             phase = int(summary.phase)

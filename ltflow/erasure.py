@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ltflow.aggregates.vocabulary import ParticipantErased
 from ltflow.aggregates.errors import WrongPhaseError
 from ltflow.aggregates.state import TeamSummary
+from ltflow.aggregates.vocabulary import ParticipantErased
 from ltflow.application import LearningTeams
 from ltflow.config import Settings
 
@@ -39,7 +39,7 @@ async def erase_participant(
                 team_id, cmd, actor=actor
             )
     except WrongPhaseError as error:
-        if "finished" not in error.message:
+        if not error.details.get("finished"):
             raise
         summary = _erase_directly(settings, team_id, cmd, actor, datetime.now(UTC))
     app = LearningTeams.from_settings(settings)

@@ -27,15 +27,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from ltflow.aggregates.state import ERASED_FINGERPRINT
+from ltflow.aggregates.vocabulary import PERSONAL_FIELDS
 from ltflow.config import Settings
 
-#: Which payload fields are personal, per event type; the subject is ``payload["participant_id"]``.
-PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "participant.invited": ("display_name",),
-    "participant.withdrawn": ("reason",),
-    "perspective.shared": ("perspective",),
-    "reflection.noted": ("note",),
-}
 ERASED = ERASED_FINGERPRINT
 _PREFIX = "ltflow-pii:v1:"
 _NONCE = 12

@@ -13,7 +13,6 @@ class LtflowError(Exception):
     """
 
     code: ClassVar[str] = "ltflow_error"
-    http_status: ClassVar[int] = 400
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -36,42 +35,36 @@ class InvalidEventError(LtflowError):
     """Malformed JSON, an unknown type, or a missing or invalid field."""
 
     code = "invalid_event"
-    http_status = 422
 
 
 class WrongPhaseError(LtflowError):
     """The event is not allowed in the team's current phase."""
 
     code = "wrong_phase"
-    http_status = 409
 
 
 class RuleViolatedError(LtflowError):
     """A rule of the method is broken: team size, too early, a missing prerequisite."""
 
     code = "rule_violated"
-    http_status = 409
 
 
 class TeamNotFoundError(LtflowError):
     """No team is known under this id."""
 
     code = "team_not_found"
-    http_status = 404
 
 
 class IdempotencyConflictError(LtflowError):
     """The same ``event_id`` or ``case_ref`` arrived again with different content."""
 
     code = "idempotency_conflict"
-    http_status = 409
 
 
 class VersionConflictError(LtflowError):
     """Someone else wrote to the team between our read and our write (optimistic concurrency)."""
 
     code = "version_conflict"
-    http_status = 409
 
 
 ERRORS_BY_CODE: dict[str, type[LtflowError]] = {

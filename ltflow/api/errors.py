@@ -38,14 +38,12 @@ class UnauthenticatedError(LtflowError):
     """No bearer token, or one that is not configured."""
 
     code = "unauthenticated"
-    http_status = 401
 
 
 class ForbiddenError(LtflowError):
     """The token is valid but lacks the scope the endpoint needs."""
 
     code = "forbidden"
-    http_status = 403
 
 
 class InvalidQueryError(LtflowError):
@@ -53,48 +51,66 @@ class InvalidQueryError(LtflowError):
     as the audit's question that cannot be answered as asked."""
 
     code = "invalid_query"
-    http_status = 422
 
 
 class UnavailableError(LtflowError):
     """Temporal did not answer in time; a retry with the same ``event_id`` is safe."""
 
     code = "unavailable"
-    http_status = 503
 
 
 class NotFoundError(LtflowError):
     """No such endpoint."""
 
     code = "not_found"
-    http_status = 404
 
 
 class MethodNotAllowedError(LtflowError):
     """The endpoint exists, but not for this HTTP method."""
 
     code = "method_not_allowed"
-    http_status = 405
 
 
 class BadRequestError(LtflowError):
     """A request the HTTP layer could not take apart (any other 4xx from Starlette)."""
 
     code = "bad_request"
-    http_status = 400
 
 
 class InternalError(LtflowError):
     """A failure inside ltflow; logged with the request id."""
 
     code = "internal_error"
-    http_status = 500
+
+
+#: The HTTP status of each error code (contract section 3, and the HTTP layer's own codes).
+STATUS_BY_CODE: dict[str, int] = {
+    "invalid_event": 422,
+    "invalid_query": 422,
+    "wrong_phase": 409,
+    "rule_violated": 409,
+    "idempotency_conflict": 409,
+    "version_conflict": 409,
+    "team_not_found": 404,
+    "not_found": 404,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "method_not_allowed": 405,
+    "unavailable": 503,
+    "bad_request": 400,
+    "internal_error": 500,
+}
+
+
+def status_for(error: LtflowError) -> int:
+    """The HTTP status that answers ``error`` (400 for a code this table does not know)."""
+    return STATUS_BY_CODE.get(error.code, 400)
 
 
 def error_response(request: Request, error: LtflowError, status: int | None = None) -> JSONResponse:
     """The contract's error body; the code is kept on the request for logs and metrics."""
     request.state.error_code = error.code
-    status = status or error.http_status
+    status = status or status_for(error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(error.to_dict(), status_code=status, headers=headers)
 

@@ -46,8 +46,7 @@ async def open_team(
 
     Scope ``events:write``. The team id derives from ``case_ref``; the same body again is safe.
     """
-    # The vocabulary's parser is the one door (it adds the sender-side event_id rule).
-    opened = await ctx.client.open_team_result(convene.model_dump(mode="json"), actor=caller.actor)
+    opened = await ctx.client.open_team_result(convene, actor=caller.actor)
     summary = opened.summary
     request.state.team_id = str(summary.team_id)
     response.status_code = 201 if opened.created else 200
@@ -69,7 +68,7 @@ async def send_event(
 
     A repeat of an ``event_id`` with the same content stores nothing and returns the first answer.
     """
-    summary = await ctx.client.send(team_id, event.model_dump(mode="json"), actor=caller.actor)
+    summary = await ctx.client.send(team_id, event, actor=caller.actor)
     ctx.metrics.event_accepted(event.type)
     ctx.wake_projections()
     return summary

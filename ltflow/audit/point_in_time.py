@@ -35,7 +35,6 @@ class AuditQueryError(LtflowError):
     """An audit question that cannot be answered as asked (a version or time out of range)."""
 
     code = "invalid_query"
-    http_status = 422
 
 
 class PointInTime(BaseModel):

@@ -31,7 +31,8 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import resolve_topic
 
 from ltflow.aggregates.learning_team import LearningTeam
-from ltflow.privacy import PERSONAL_FIELDS, BatchKeys, ShreddingMapper
+from ltflow.aggregates.vocabulary import PERSONAL_FIELDS
+from ltflow.privacy import BatchKeys, ShreddingMapper
 from ltflow.projections.team_models import TeamEvent
 from ltflow.transcoder import FastJSONTranscoder, has_float
 

@@ -11,8 +11,9 @@ from datetime import date, datetime
 from typing import Any
 
 from ltflow.aggregates import schedule
-from ltflow.aggregates.state import ERASED_FINGERPRINT as ERASED
+from ltflow.aggregates import vocabulary as v
 from ltflow.aggregates.phases import PHASE_LABELS, Phase, Status
+from ltflow.aggregates.state import ERASED_FINGERPRINT as ERASED
 from ltflow.projections.team_models import (
     CriterionView,
     FollowUpView,
@@ -29,12 +30,28 @@ from ltflow.projections.team_models import (
 )
 
 Step = Callable[[TeamDetailView, dict[str, Any], datetime], None]
+#: How each event type changes the detail view, by type name (filled by :func:`step`).
+STEPS: dict[str, Step] = {}
+
+
+def step(*types: type[v.Command]) -> Callable[[Step], Step]:
+    """Register how these event types change a team's detail view."""
+
+    def register(fold: Step) -> Step:
+        for cls in types:
+            if cls.TYPE in STEPS:
+                raise TypeError(f"{cls.TYPE} has a step already.")
+            STEPS[cls.TYPE] = fold
+        return fold
+
+    return register
 
 
 def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+@step(v.ParticipantInvited)
 def _invited(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     known = v.participant(p["participant_id"])
     if known is None:
@@ -52,6 +69,7 @@ def _invited(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     known.withdrawn_at = known.withdrawal_reason = None
 
 
+@step(v.ParticipantWithdrawn)
 def _withdrawn(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     known = v.participant(p["participant_id"])
     if known is not None:
@@ -59,14 +77,17 @@ def _withdrawn(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
         known.withdrawal_reason = p.get("reason")
 
 
+@step(v.ScopeConfirmed)
 def _scope_confirmed(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
     v.scope_confirmed_at = at
 
 
+@step(v.SessionScheduled)
 def _scheduled(v: TeamDetailView, p: dict[str, Any], _at: datetime) -> None:
     v.session(p["session"]).scheduled_at = _dt(p["at"])
 
 
+@step(v.PerspectiveShared)
 def _perspective(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     v.perspectives.append(
         PerspectiveView(
@@ -78,22 +99,26 @@ def _perspective(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     )
 
 
+@step(v.SessionStarted)
 def _session_started(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     v.session(p["session"]).started_at = at
 
 
+@step(v.SessionCompleted)
 def _session_completed(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     session = v.session(p["session"])
     session.started_at = session.started_at or at
     session.completed_at, session.attendees = at, list(p["attendees"])
 
 
+@step(v.ReflectionNoted)
 def _reflection_noted(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     v.reflection_notes.append(
         ReflectionNoteView(participant_id=p["participant_id"], note=p["note"], noted_at=at)
     )
 
 
+@step(v.ReflectionOpened)
 def _reflection_opened(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     latest = _dt(p["latest"])
     v.reflection = ReflectionView(
@@ -104,20 +129,24 @@ def _reflection_opened(v: TeamDetailView, p: dict[str, Any], at: datetime) -> No
     )
 
 
+@step(v.ReflectionReminderDue)
 def _reminded(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
     if v.reflection is not None:
         v.reflection.reminded_at = at
 
 
+@step(v.ReflectionOverdue)
 def _reflection_overdue(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
     if v.reflection is not None:
         v.reflection.overdue_at = at
 
 
+@step(v.RedThreadRecorded)
 def _red_thread(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     v.red_threads.append(RedThreadView(summary=p["summary"], recorded_at=at))
 
 
+@step(v.LearningPointRecorded)
 def _learning_point(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     v.learning_points.append(
         LearningPointView(
@@ -126,10 +155,12 @@ def _learning_point(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     )
 
 
+@step(v.AnalysisConcluded)
 def _analysis_concluded(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
     v.analysis_concluded_at = at
 
 
+@step(v.SafetyNetDefined)
 def _safety_net(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     due = p.get("due")
     v.safety_nets.append(
@@ -146,16 +177,19 @@ def _safety_net(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     )
 
 
+@step(v.SafetyNetsConcluded)
 def _safety_nets_concluded(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
     v.safety_nets_concluded_at = at
 
 
+@step(v.SafetyNetCompleted)
 def _safety_net_completed(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     net = v.safety_net(p["safety_net_id"])
     if net is not None:
         net.status, net.completed_at, net.outcome = "done", at, p.get("outcome")
 
 
+@step(v.SuccessCriterionDefined)
 def _criterion(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     v.criteria.append(
         CriterionView(
@@ -168,10 +202,12 @@ def _criterion(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     )
 
 
+@step(v.FollowUpStarted)
 def _follow_up_started(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
     v.follow_up = FollowUpView(started_at=at, ends_at=schedule.follow_up_ends_at(at, v.policy))
 
 
+@step(v.ReviewRecorded)
 def _review(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     criterion = v.criterion(p["criterion_id"])
     if criterion is not None:
@@ -181,17 +217,20 @@ def _review(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
         criterion.reviews += 1
 
 
+@step(v.ReviewDue)
 def _review_due(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     if v.follow_up is not None:
         v.follow_up.reviews_due = max(v.follow_up.reviews_due, p["review"])
         v.follow_up.last_review_due_at = at
 
 
+@step(v.FollowUpEnded)
 def _follow_up_ended(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     if v.follow_up is not None:
         v.follow_up.ended_at, v.follow_up.outcome = at, p["outcome"]
 
 
+@step(v.StoryCommunicated)
 def _story(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     v.stories.append(
         StoryView(
@@ -200,14 +239,17 @@ def _story(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     )
 
 
+@step(v.TeamClosed)
 def _closed(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
     v.status, v.closed_at = Status.CLOSED, at
 
 
+@step(v.TeamAbandoned)
 def _abandoned(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     v.status, v.abandoned_at, v.abandon_reason = Status.ABANDONED, at, p.get("reason")
 
 
+@step(v.ParticipantErased)
 def _participant_erased(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     """Scrub what an incremental view still holds; a rebuild reads ``[erased]`` anyway."""
     pid = p["participant_id"]
@@ -225,37 +267,7 @@ def _participant_erased(v: TeamDetailView, p: dict[str, Any], at: datetime) -> N
             note.note = ERASED
 
 
+@step(v.PhaseEntered)
 def _phase_entered(v: TeamDetailView, p: dict[str, Any], _at: datetime) -> None:
     v.phase = Phase(p["phase"])
     v.phase_name = PHASE_LABELS[v.phase]
-
-
-STEPS: dict[str, Step] = {
-    "participant.invited": _invited,
-    "participant.withdrawn": _withdrawn,
-    "scope.confirmed": _scope_confirmed,
-    "session.scheduled": _scheduled,
-    "perspective.shared": _perspective,
-    "session.completed": _session_completed,
-    "reflection.noted": _reflection_noted,
-    "session.started": _session_started,
-    "red_thread.recorded": _red_thread,
-    "learning_point.recorded": _learning_point,
-    "analysis.concluded": _analysis_concluded,
-    "safety_net.defined": _safety_net,
-    "safety_nets.concluded": _safety_nets_concluded,
-    "success_criterion.defined": _criterion,
-    "follow_up.started": _follow_up_started,
-    "review.recorded": _review,
-    "safety_net.completed": _safety_net_completed,
-    "story.communicated": _story,
-    "team.closed": _closed,
-    "team.abandoned": _abandoned,
-    "phase.entered": _phase_entered,
-    "participant.erased": _participant_erased,
-    "reflection.opened": _reflection_opened,
-    "reflection.reminder_due": _reminded,
-    "reflection.overdue": _reflection_overdue,
-    "review.due": _review_due,
-    "follow_up.ended": _follow_up_ended,
-}

@@ -13,8 +13,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ltflow.aggregates.vocabulary import Policy
 from ltflow.aggregates.phases import Phase, Status
+from ltflow.aggregates.vocabulary import Policy
 
 
 class TeamEvent(Protocol):

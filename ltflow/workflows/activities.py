@@ -3,48 +3,37 @@
 Each one is idempotent, so Temporal may run it again after a crash or a lost answer: the
 application de-duplicates by ``event_id`` (a retry after a commit returns the first answer and
 stores nothing). Domain errors become non-retryable ``ApplicationError``s carrying the contract's
-code, so they reach the caller as a clear answer instead of a retry loop.
+code (:mod:`ltflow.workflows.failures`), so they reach the caller as a clear answer instead of a
+retry loop. The workflow calls these methods by reference; this module imports no event store,
+so the workflow that imports it never does either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from ltflow.aggregates.errors import LtflowError
-from ltflow.aggregates.state import TeamState, TeamSummary
-from ltflow.application import LearningTeams
-from ltflow.notifications import Notifier
+from ltflow.aggregates.state import TeamState, TeamSummary, root_event_id
+from ltflow.workflows.failures import as_application_errors
 from ltflow.workflows.payloads import (
     Notification,
     RecordConveneInput,
     RecordConveneResult,
     RecordEventInput,
     RecordEventResult,
+    StoreEventResult,
     TeamSummaryInput,
 )
 
+if TYPE_CHECKING:
+    from ltflow.application import LearningTeams
+    from ltflow.notifications import Notifier
+
 log = structlog.get_logger("ltflow.activities")
-T = TypeVar("T")
-
-
-def to_application_error(error: LtflowError) -> ApplicationError:
-    """A domain error as Temporal carries it: ``type`` is the contract's code."""
-    return ApplicationError(error.message, error.details, type=error.code, non_retryable=True)
-
-
-@contextmanager
-def domain_errors() -> Iterator[None]:
-    try:
-        yield
-    except LtflowError as error:
-        raise to_application_error(error) from None
 
 
 class LtflowActivities:
@@ -70,6 +59,7 @@ class LtflowActivities:
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.record_convene,
+            self.store_event,
             self.record_event,
             self.load_team_state,
             self.read_team_summary,
@@ -80,7 +70,7 @@ class LtflowActivities:
     def record_convene(self, inp: RecordConveneInput) -> RecordConveneResult:
         """Store ``team.convened`` (idempotent by case_ref) and return the team's state."""
         with (
-            domain_errors(),
+            as_application_errors(),
             structlog.contextvars.bound_contextvars(case_ref=inp.convene.case_ref),
         ):
             result = self.app.convene(inp.convene, actor=inp.actor, received_at=inp.received_at)
@@ -88,11 +78,12 @@ class LtflowActivities:
             log.info("team convened", team_id=str(state.team_id), duplicate=result.duplicate)
             return RecordConveneResult(state=state, duplicate=result.duplicate)
 
-    @activity.defn(name="ltflow.record_event")
-    def record_event(self, inp: RecordEventInput) -> RecordEventResult:
-        """Store one phase event at the version the workflow expects; a repeat stores nothing."""
+    @activity.defn(name="ltflow.store_event")
+    def store_event(self, inp: RecordEventInput) -> StoreEventResult:
+        """Store one phase event at the version the workflow expects and answer with the state
+        it leaves, for the workflow to adopt; a repeat stores nothing."""
         ctx = {"team_id": str(inp.team_id), "event_id": inp.event.event_id}
-        with domain_errors(), structlog.contextvars.bound_contextvars(**ctx):
+        with as_application_errors(), structlog.contextvars.bound_contextvars(**ctx):
             result = self.app.record(
                 inp.team_id,
                 inp.event,
@@ -100,18 +91,38 @@ class LtflowActivities:
                 received_at=inp.received_at,
                 expected_version=inp.expected_version,
             )
+            assert result.state is not None
+            assert result.seen is not None
             log.info(
                 "event recorded",
                 type=inp.event.type,
-                version=result.summary.version,
+                version=result.state.version,
                 duplicate=result.duplicate,
+            )
+            return StoreEventResult(
+                state=result.state,
+                processed={root_event_id(inp.event.event_id): result.seen},
+                duplicate=result.duplicate,
+            )
+
+    @activity.defn(name="ltflow.record_event")
+    def record_event(self, inp: RecordEventInput) -> RecordEventResult:
+        """The store activity of workflow runs begun before ``adopt-state`` (they fold the
+        event themselves); a repeat stores nothing."""
+        with as_application_errors():
+            result = self.app.record(
+                inp.team_id,
+                inp.event,
+                actor=inp.actor,
+                received_at=inp.received_at,
+                expected_version=inp.expected_version,
             )
             return RecordEventResult(summary=result.summary, duplicate=result.duplicate)
 
     @activity.defn(name="ltflow.load_team_state")
     def load_team_state(self, team_id: UUID) -> TeamState | None:
         """The team's state from the event store, or None when it has never been opened."""
-        with domain_errors():
+        with as_application_errors():
             if not self.app.exists(team_id):
                 return None
             return self.app.state(team_id)
@@ -119,7 +130,7 @@ class LtflowActivities:
     @activity.defn(name="ltflow.read_team_summary")
     def read_team_summary(self, inp: TeamSummaryInput) -> TeamSummary:
         """The summary as it stood at a version: the first answer to a repeated event."""
-        with domain_errors():
+        with as_application_errors():
             return self.app.summary(inp.team_id, version=inp.version)
 
     @activity.defn(name="ltflow.send_notification")

@@ -1,11 +1,11 @@
 """``LearningTeamWorkflow``: one durable workflow per Learning Team.
 
-It owns orchestration and time: phase events arrive as updates whose validators call the same
-rulebook the aggregate enforces (so a bad event is rejected at once and never recorded), each
-accepted event is stored by an idempotent activity, and durable timers record the reflection
-reminder, the overdue escalation, follow-up reviews and the end of follow-up. It keeps a copy of
-the team's rule state, folded by the same pure function as the aggregate, and never imports
-``eventsourcing``: the event store stays the record.
+It owns orchestration and time. A phase event arrives as an update: the validator judges it with
+the rulebook the aggregate enforces (a bad event is rejected at once and never recorded), the
+handler judges again only if the state changed since, and the store activity records it and
+answers with the state it leaves, which the workflow adopts. Durable timers record the reflection
+reminder, the overdue escalation, follow-up reviews and the end of follow-up. The workflow never
+imports ``eventsourcing``: the event store stays the record.
 """
 
 from __future__ import annotations
@@ -18,29 +18,28 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from ltflow.aggregates import vocabulary as c
     from ltflow.aggregates import rules
-    from ltflow.aggregates.errors import InvalidEventError, LtflowError, TeamNotFoundError
+    from ltflow.aggregates import vocabulary as v
+    from ltflow.aggregates.errors import LtflowError, TeamNotFoundError
+    from ltflow.aggregates.phases import Status
     from ltflow.aggregates.state import (
         Processed,
-        Status,
         TeamState,
         TeamSummary,
         evolve,
         summarize,
     )
+    from ltflow.workflows.activities import LtflowActivities
+    from ltflow.workflows.failures import to_application_error
     from ltflow.workflows.payloads import (
         ConveneTeamInput,
         LearningTeamInput,
         Notification,
         OpenTeamResult,
         RecordConveneInput,
-        RecordConveneResult,
         RecordEventInput,
-        RecordEventResult,
         SubmitEventInput,
         TeamSummaryInput,
     )
@@ -64,15 +63,14 @@ STORE_RETRY = RetryPolicy(
 NOTIFY_RETRY = RetryPolicy(maximum_attempts=20, maximum_interval=timedelta(minutes=10))
 #: How long a closed or abandoned team keeps answering repeats of its last events.
 CLOSED_RETENTION = timedelta(days=7)
+#: Runs with this marker adopt the state the store activity answers with; runs begun before it
+#: fold each event themselves (``_record_folding``) until their next continue-as-new.
+ADOPT_STATE = "adopt-state"
 
 
 def workflow_id_for(team_id: object) -> str:
     """The workflow id of a team: derived from the team id, never from personal data."""
     return f"learning-team-{team_id}"
-
-
-def _rejection(error: LtflowError) -> ApplicationError:
-    return ApplicationError(error.message, error.details, type=error.code, non_retryable=True)
 
 
 @workflow.defn(name="LearningTeam")
@@ -96,10 +94,9 @@ class LearningTeamWorkflow:
         self._input = inp
         self._state = inp.state
         if self._state is None:
-            self._state = await workflow.execute_local_activity(
-                "ltflow.load_team_state",
+            self._state = await workflow.execute_local_activity_method(
+                LtflowActivities.load_team_state,
                 inp.team_id,
-                result_type=TeamState | None,  # type: ignore[arg-type]
                 start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=STORE_RETRY,
             )
@@ -140,8 +137,7 @@ class LearningTeamWorkflow:
 
     async def _fire(self, due: Due) -> None:
         async with self._lock:
-            state = self._state
-            assert state is not None
+            state = self._require_state()
             now = workflow.now()
             try:
                 if rules.check_idempotency(state, due.command) is not None:
@@ -154,9 +150,8 @@ class LearningTeamWorkflow:
             await self._record(due.command, "system", now)
         await self._notify(due.command, now)
 
-    async def _notify(self, cmd: c.Command, at: datetime) -> None:
-        state = self._state
-        assert state is not None
+    async def _notify(self, cmd: v.Command, at: datetime) -> None:
+        state = self._require_state()
         note = Notification(
             team_id=state.team_id,
             type=cmd.type,
@@ -164,8 +159,8 @@ class LearningTeamWorkflow:
             recipient=state.facilitator,
             details=cmd.model_dump(mode="json", exclude={"type", "event_id", "occurred_at"}),
         )
-        await workflow.execute_activity(
-            "ltflow.send_notification",
+        await workflow.execute_activity_method(
+            LtflowActivities.send_notification,
             note,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=NOTIFY_RETRY,
@@ -173,7 +168,7 @@ class LearningTeamWorkflow:
 
     # --- opening -----------------------------------------------------------------------------
 
-    @workflow.update(name="convene")
+    @workflow.update  # named "convene" by its method
     async def convene(self, inp: ConveneTeamInput) -> OpenTeamResult:
         """Open the team; a repeat with the same content returns it, other content is a conflict."""
         await workflow.wait_condition(lambda: self._ready)
@@ -181,12 +176,11 @@ class LearningTeamWorkflow:
             if self._state is not None:
                 self._check(lambda s: rules.check_convene_repeat(s, inp.convene))
                 return OpenTeamResult(summary=summarize(self._state), created=False)
-            result: RecordConveneResult = await workflow.execute_local_activity(
-                "ltflow.record_convene",
+            result = await workflow.execute_local_activity_method(
+                LtflowActivities.record_convene,
                 RecordConveneInput(
                     convene=inp.convene, actor=inp.actor, received_at=workflow.now()
                 ),
-                result_type=RecordConveneResult,
                 start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=STORE_RETRY,
             )
@@ -201,14 +195,19 @@ class LearningTeamWorkflow:
 
     # --- phase events ------------------------------------------------------------------------
 
-    @workflow.update(name="submit")
+    @workflow.update  # named "submit" by its method
     async def submit(self, inp: SubmitEventInput) -> TeamSummary:
         """Record one phase event and answer with the team summary after it."""
+        # The validator ran a moment ago in this same task, on this very state (on replay it
+        # does not run; the event it accepted then is accepted the same way now).
+        judged_at = self._changes if self._ready else None
         await workflow.wait_condition(lambda: self._ready)
         async with self._lock:
-            # Judged again: an update queued behind another sees the state that one left.
-            if self._judge(inp) is not None:
-                seen = self._require_state().processed[inp.event.event_id]
+            if judged_at == self._changes:
+                seen = self._require_state().processed.get(inp.event.event_id)
+            else:  # queued behind another event, or the state was not loaded yet: judge now
+                seen = self._judge(inp)
+            if seen is not None:
                 return await self._summary_at(seen.version)
             await self._record(inp.event, inp.actor, workflow.now())
             return summarize(self._require_state())
@@ -220,8 +219,10 @@ class LearningTeamWorkflow:
 
     def _judge(self, inp: SubmitEventInput) -> Processed | None:
         """The rulebook's verdict on a sender's event: a repeat (its first record), or raise."""
-        if inp.event.type in c.SYSTEM_TYPES:
-            raise _rejection(InvalidEventError(f"'{inp.event.type}' is recorded by ltflow itself."))
+        try:
+            v.check_sendable(inp.event.type)
+        except LtflowError as error:
+            raise to_application_error(error) from None
         seen = self._check(lambda s: rules.check_idempotency(s, inp.event))
         if seen is not None:
             return seen
@@ -231,29 +232,41 @@ class LearningTeamWorkflow:
         self._check(lambda s: rules.decide(s, inp.event, occurred_at))
         return None
 
-    @workflow.query(name="summary")
+    @workflow.query
     def summary(self) -> TeamSummary:
         return summarize(self._require_state())
 
-    @workflow.query(name="state")
+    @workflow.query
     def state(self) -> TeamState | None:
         return self._state
 
     # --- internals ---------------------------------------------------------------------------
 
-    async def _record(self, cmd: c.Command, actor: str, now: datetime) -> None:
-        """Store ``cmd`` through the activity, then fold the same decision into our copy."""
+    async def _record(self, cmd: v.Command, actor: str, now: datetime) -> None:
+        """Store ``cmd`` through the activity and adopt the state it answers with."""
         state = self._require_state()
-        result: RecordEventResult = await workflow.execute_local_activity(
-            "ltflow.record_event",
-            RecordEventInput(
-                team_id=state.team_id,
-                event=cmd,
-                actor=actor,
-                received_at=now,
-                expected_version=state.version,
-            ),
-            result_type=RecordEventResult,
+        if not workflow.patched(ADOPT_STATE):
+            await self._record_folding(cmd, actor, now)
+            return
+        result = await workflow.execute_local_activity_method(
+            LtflowActivities.store_event,
+            self._record_input(cmd, actor, now),
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+        adopted = result.state
+        adopted.processed = state.processed
+        adopted.processed.update(result.processed)
+        self._state = adopted
+        self._changed()
+
+    async def _record_folding(self, cmd: v.Command, actor: str, now: datetime) -> None:
+        """How runs begun before ``adopt-state`` record: store, then fold the same decision into
+        the workflow's copy, and reload it from the store if the two drifted."""
+        state = self._require_state()
+        result = await workflow.execute_local_activity_method(
+            LtflowActivities.record_event,
+            self._record_input(cmd, actor, now),
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
@@ -261,27 +274,32 @@ class LearningTeamWorkflow:
         for decided in rules.decide(state, cmd, occurred_at):
             evolve(state, decided, version=state.version + 1, occurred_at=occurred_at)
         if state.version != result.summary.version:
-            # Someone wrote around the workflow; the store is the record, so reload from it.
             workflow.logger.warning("state drifted from the store; reloading")
-            self._state = await workflow.execute_local_activity(
-                "ltflow.load_team_state",
+            self._state = await workflow.execute_local_activity_method(
+                LtflowActivities.load_team_state,
                 state.team_id,
-                result_type=TeamState | None,  # type: ignore[arg-type]
                 start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=STORE_RETRY,
             )
         self._changed()
 
-    async def _summary_at(self, version: int) -> TeamSummary:
+    def _record_input(self, cmd: v.Command, actor: str, now: datetime) -> RecordEventInput:
         state = self._require_state()
-        result: TeamSummary = await workflow.execute_local_activity(
-            "ltflow.read_team_summary",
-            TeamSummaryInput(team_id=state.team_id, version=version),
-            result_type=TeamSummary,
+        return RecordEventInput(
+            team_id=state.team_id,
+            event=cmd,
+            actor=actor,
+            received_at=now,
+            expected_version=state.version,
+        )
+
+    async def _summary_at(self, version: int) -> TeamSummary:
+        return await workflow.execute_local_activity_method(
+            LtflowActivities.read_team_summary,
+            TeamSummaryInput(team_id=self._require_state().team_id, version=version),
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
-        return result
 
     def _changed(self) -> None:
         self._changes += 1
@@ -316,7 +334,7 @@ class LearningTeamWorkflow:
 
     def _require_state(self) -> TeamState:
         if self._state is None:
-            raise _rejection(
+            raise to_application_error(
                 TeamNotFoundError("This team has not been opened; send team.convened first.")
             )
         return self._state
@@ -326,4 +344,4 @@ class LearningTeamWorkflow:
         try:
             return judge(self._require_state())
         except LtflowError as error:
-            raise _rejection(error) from None
+            raise to_application_error(error) from None

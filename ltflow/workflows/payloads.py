@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltflow.aggregates import vocabulary as c
-from ltflow.aggregates.state import TeamState, TeamSummary
+from ltflow.aggregates.state import Processed, TeamState, TeamSummary
 
-AnyEvent = Annotated[
-    c.ParticipantInvited
-    | c.ParticipantWithdrawn
-    | c.ScopeConfirmed
-    | c.SessionScheduled
-    | c.PerspectiveShared
-    | c.SessionCompleted
-    | c.ReflectionNoted
-    | c.SessionStarted
-    | c.RedThreadRecorded
-    | c.LearningPointRecorded
-    | c.AnalysisConcluded
-    | c.SafetyNetDefined
-    | c.SafetyNetsConcluded
-    | c.SuccessCriterionDefined
-    | c.FollowUpStarted
-    | c.ReviewRecorded
-    | c.SafetyNetCompleted
-    | c.StoryCommunicated
-    | c.TeamClosed
-    | c.TeamAbandoned
-    | c.ParticipantErased
-    | c.ReflectionReminderDue
-    | c.ReflectionOverdue
-    | c.ReviewDue
-    | c.FollowUpEnded,
-    Field(discriminator="type"),
-]
+AnyEvent = c.AnyEvent
 """A phase event the workflow records: a sender's, or one of its own timers'."""
 
 
@@ -96,7 +69,19 @@ class RecordConveneInput(_Payload):
 
 
 class RecordEventResult(_Payload):
+    """The answer of the first store activity (kept for runs begun before ``adopt-state``)."""
+
     summary: TeamSummary
+    duplicate: bool
+
+
+class StoreEventResult(_Payload):
+    """What the store activity stored, as the state the workflow adopts: the team's state
+    without its seen event ids (they would grow every answer with the case), and the one seen
+    entry this event added or moved."""
+
+    state: TeamState
+    processed: dict[str, Processed]
     duplicate: bool
 
 

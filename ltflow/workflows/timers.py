@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import schedule
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.phases import Phase, Status
 from ltflow.aggregates.state import TeamState
 

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ltflow import narrative
-from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import rules
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.state import Phase
 from ltflow.projections.team_detail import get_team_detail_json
 from tests.api.conftest import Api

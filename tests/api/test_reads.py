@@ -14,6 +14,7 @@ from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import ERRORS_BY_CODE, LtflowError
 from ltflow.aggregates.state import TeamSummary
 from ltflow.api import create_app
+from ltflow.api.errors import status_for
 from ltflow.api.server import running
 from ltflow.projections.store import SQLiteViewStore
 from ltflow.workflows.client import LtflowClient
@@ -159,7 +160,7 @@ async def test_every_domain_error_keeps_its_status_and_code_over_http(api: Api, 
     ):
         event = {"type": "scope.confirmed", "event_id": "e-1"}
         response = await http.post(f"/teams/{uuid.uuid4()}/events", json=event)
-    body = assert_error(response, error_type.http_status, code)
+    body = assert_error(response, status_for(client.error), code)
     assert body == {
         "code": code,
         "message": "A clear sentence about it.",

@@ -8,6 +8,7 @@ from uuid import UUID
 import pytest
 
 from ltflow.aggregates.state import Phase, Status
+from ltflow.api.errors import status_for
 from ltflow.application import LearningTeams
 from ltflow.audit import Audit
 from ltflow.audit.point_in_time import AuditQueryError, as_of, team_events
@@ -63,7 +64,7 @@ def test_questions_that_cannot_be_answered_are_refused_clearly(
     with pytest.raises(AuditQueryError, match="versions 1 to 44") as raised:
         audit.state(case, AUDITOR, version=45)
     assert raised.value.code == "invalid_query"
-    assert raised.value.http_status == 422
+    assert status_for(raised.value) == 422
     events = team_events(app, case)
     with pytest.raises(AuditQueryError, match="one of them"):
         as_of(events)

@@ -10,7 +10,6 @@ from uuid import UUID
 import pytest
 
 from ltflow import narrative
-from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,
     InvalidEventError,
@@ -21,6 +20,7 @@ from ltflow.aggregates.errors import (
 )
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import Phase, Status
+from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.application import LearningTeams, team_id_for
 from ltflow.config import Settings
 from tests.conftest import Clock

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.aggregates.errors import RuleViolatedError
+from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.application import LearningTeams
 from ltflow.privacy import ERASED
 from tests.conftest import Clock

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import rules
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.state import Phase, Status, TeamState, evolve, start
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -19,6 +19,7 @@ from ltflow.aggregates.errors import (
     WrongPhaseError,
     error_from_code,
 )
+from ltflow.api.errors import status_for
 
 AT = "2026-03-02T09:00:00+00:00"
 
@@ -103,7 +104,7 @@ def invalid(data: Any) -> InvalidEventError:
     with pytest.raises(InvalidEventError) as raised:
         c.parse_sender_event(data)
     assert raised.value.code == "invalid_event"
-    assert raised.value.http_status == 422
+    assert status_for(raised.value) == 422
     return raised.value
 
 
@@ -437,7 +438,7 @@ def test_errors_carry_the_contract_code_and_status(
 ) -> None:
     raised = error("Too early.", earliest=AT)
     assert raised.to_dict() == {"code": code, "message": "Too early.", "details": {"earliest": AT}}
-    assert raised.http_status == status
+    assert status_for(raised) == status
     assert ERRORS_BY_CODE[code] is error
 
 

@@ -13,8 +13,8 @@ from datetime import timedelta
 
 import pytest
 
-from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import rules
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,
     InvalidEventError,

@@ -17,8 +17,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates import rules
+from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import IdempotencyConflictError, LtflowError, RuleViolatedError
 from ltflow.aggregates.state import Phase, Processed, Status
 from tests.unit.builders import T0, Walk, replay

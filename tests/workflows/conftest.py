@@ -21,6 +21,7 @@ from ltflow.runtime import find_binary
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
 from ltflow.workflows.payloads import Notification
+from tests.json_client import JsonLtflowClient
 
 
 class RecordingNotifier:
@@ -96,7 +97,7 @@ def make_stack_factory(
         async with Worker(client, task_queue=settings.task_queue):
             yield Stack(
                 client=client,
-                ltflow=LtflowClient(
+                ltflow=JsonLtflowClient(
                     client, settings.task_queue, search_attributes=search_attributes
                 ),
                 settings=settings,

@@ -20,20 +20,25 @@ from ltflow import narrative
 from ltflow.config import Settings
 from ltflow.plugin import LtflowPlugin
 from ltflow.runtime import find_binary
-from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import workflow_id_for
+from tests.json_client import JsonLtflowClient
 
 HERE = Path(__file__).parent / "histories"
+#: The payload key the histories are recorded and replayed with (test data, not a secret):
+#: payloads in a history are encrypted as a worker's are.
+HISTORY_PAYLOAD_KEY = "bHRmbG93LXJlY29yZGVkLWhpc3Rvcmllcy10ZXN0a2U="
 
 
 async def record(name: str, until: str, extra_sleep: timedelta | None = None) -> Path:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(find_binary("temporal-test-server"))
     )
-    settings = Settings(data_dir=Path(tempfile.mkdtemp()), task_queue="record")
+    settings = Settings(
+        data_dir=Path(tempfile.mkdtemp()), task_queue="record", payload_keys=HISTORY_PAYLOAD_KEY
+    )
     client = Client(env.client.service_client, plugins=[LtflowPlugin(settings)])
     async with env, Worker(client, task_queue=settings.task_queue):
-        ltflow = LtflowClient(client, settings.task_queue, search_attributes=False)
+        ltflow = JsonLtflowClient(client, settings.task_queue, search_attributes=False)
         team_id = (await ltflow.open_team(narrative.convene(case_ref=name), actor="f")).team_id
         start = await env.get_current_time()
         for step in narrative.steps(start):
@@ -51,9 +56,16 @@ async def record(name: str, until: str, extra_sleep: timedelta | None = None) ->
     return out
 
 
+#: The workflow code's generation: v1 folded each event itself; v2 adopts the state the store
+#: activity answers with (``adopt-state``).
+GENERATION = "v2"
+
+
 async def main() -> None:
-    print(await record("v1-narrative-closed", "closed"))
-    print(await record("v1-reflection-overdue", "done-1", extra_sleep=timedelta(days=15)))
+    print(await record(f"{GENERATION}-narrative-closed", "closed"))
+    print(
+        await record(f"{GENERATION}-reflection-overdue", "done-1", extra_sleep=timedelta(days=15))
+    )
 
 
 if __name__ == "__main__":

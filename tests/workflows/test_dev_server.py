@@ -21,6 +21,7 @@ from ltflow.plugin import LtflowPlugin
 from ltflow.runtime import find_binary
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
+from tests.json_client import JsonLtflowClient
 from tests.workflows.conftest import RecordingNotifier, Stack
 
 SHORT = {
@@ -91,7 +92,7 @@ async def test_reflection_timers_still_fire_after_a_dev_server_restart(tmp_path:
     plugin = LtflowPlugin(settings, notifier=RecordingNotifier())
     client = Client(env.client.service_client, namespace="default", plugins=[plugin])
     async with Worker(client, task_queue=settings.task_queue):
-        ltflow = LtflowClient(client, settings.task_queue)
+        ltflow = JsonLtflowClient(client, settings.task_queue)
         team_id = (await ltflow.open_team(case(SHORT), actor="f")).team_id
         await send_until(ltflow, team_id, "done-1")
     await env.shutdown()  # server and worker down, with the reminder and overdue timers pending
@@ -167,7 +168,7 @@ async def test_a_plain_worker_given_only_the_plugin_hosts_a_case(
     )
     queue = f"their-queue-{uuid.uuid4().hex[:6]}"
     async with Worker(client, task_queue=queue, workflows=[TheirOwnWorkflow], activities=[greet]):
-        ltflow = LtflowClient(client, task_queue=queue)
+        ltflow = JsonLtflowClient(client, task_queue=queue)
         team_id = (await ltflow.open_team(case(), actor="f")).team_id
         await send_until(ltflow, team_id, "scope-ok")
         theirs = await client.execute_workflow(

@@ -26,8 +26,8 @@ from ltflow.codec import (
 )
 from ltflow.config import Settings
 from ltflow.plugin import LtflowPlugin
-from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import workflow_id_for
+from tests.json_client import JsonLtflowClient
 from tests.workflows.conftest import Stack
 
 CANARY = "Zebracanary-7f3a"
@@ -149,7 +149,7 @@ async def test_a_case_runs_on_a_client_with_the_hosts_codec(
         plugins=[plugin],
     )
     async with Worker(client, task_queue=settings.task_queue):
-        ltflow = LtflowClient(client, settings.task_queue, search_attributes=False)
+        ltflow = JsonLtflowClient(client, settings.task_queue, search_attributes=False)
         team_id = (await ltflow.open_team(narrative.convene(case_ref="HOST-1"), actor="f")).team_id
         event = {"type": "participant.invited", "event_id": "i-1", "participant_id": "p-1",
                  "role": "nurse"}  # fmt: skip

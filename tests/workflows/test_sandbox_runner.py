@@ -97,7 +97,7 @@ async def test_the_direct_lookups_give_the_sdks_answers(
         c for c in checked if c[1] != c[2]
     ]
     local = [d for kind, d, _ in checked if isinstance(d, ActivitySerializationContext)]
-    assert {(c.activity_type, c.is_local) for c in local} >= {("ltflow.record_event", True)}
+    assert {(c.activity_type, c.is_local) for c in local} >= {("ltflow.store_event", True)}
     assert {kind for kind, _, _ in checked} == {"serialization", "external store"}
 
 
