@@ -192,7 +192,7 @@ class LearningTeams(Application[UUID]):
                 summary=summarize(team.state),
                 recorded_versions=[r.domain_event.originator_version for r in recordings],
                 state=lean_state(team.state),
-                seen=team.state.processed[root_event_id(cmd.event_id)],
+                seen=team.state.processed.get(root_event_id(cmd.event_id)),
             )
 
     def _repeat(self, team_id: UUID, seen: Processed) -> RecordResult:

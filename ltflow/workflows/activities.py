@@ -92,7 +92,6 @@ class LtflowActivities:
                 expected_version=inp.expected_version,
             )
             assert result.state is not None
-            assert result.seen is not None
             log.info(
                 "event recorded",
                 type=inp.event.type,
@@ -101,7 +100,7 @@ class LtflowActivities:
             )
             return StoreEventResult(
                 state=result.state,
-                processed={root_event_id(inp.event.event_id): result.seen},
+                processed={root_event_id(inp.event.event_id): result.seen} if result.seen else {},
                 duplicate=result.duplicate,
             )
 
