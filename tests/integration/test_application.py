@@ -9,7 +9,6 @@ from uuid import UUID
 
 import pytest
 
-from ltflow import narrative
 from ltflow.aggregates.commands import parse_convene, parse_sender_event
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,
@@ -23,6 +22,7 @@ from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import Phase, Status
 from ltflow.application import LearningTeams, team_id_for
 from ltflow.config import Settings
+from ltflow.demo import narrative
 from tests.conftest import Clock
 from tests.integration.helpers import open_team, run_narrative, run_steps, steps_until
 
