@@ -28,9 +28,9 @@ from temporalio.worker import Worker
 
 from bench import common
 from bench.bare import BareWorkflow, SandboxedBareWorkflow
-from ltflow import narrative
 from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.config import Settings
+from ltflow.demo import narrative
 from ltflow.plugin import LtflowPlugin
 from ltflow.workflows.client import LtflowClient
 

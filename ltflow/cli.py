@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo":
-        from ltflow.demo import run_demo
+        from ltflow.demo.run import run_demo
 
         return OK if asyncio.run(run_demo(settings)) else FAILED
     if args.command in ("api", "dev"):

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from ltflow import narrative
+from ltflow.demo import narrative
 
 #: Every code an error answer may carry (contract section 3, and the API's own additions).
 CONTRACT_CODES = frozenset(

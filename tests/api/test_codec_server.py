@@ -8,7 +8,7 @@ import uuid
 
 from temporalio.client import Client
 
-from ltflow import narrative
+from ltflow.demo import narrative
 from ltflow.workflows.learning_team import workflow_id_for
 from tests.api.conftest import AUDITOR, READER, Api, bearer
 

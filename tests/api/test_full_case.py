@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from ltflow import narrative
 from ltflow.aggregates import vocabulary as c
+from ltflow.demo import narrative
 from tests.api.conftest import AUDITOR, READER, Api, bearer
 
 

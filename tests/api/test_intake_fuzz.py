@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ltflow import narrative
 from ltflow.aggregates import rules
 from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.state import Phase
+from ltflow.demo import narrative
 from ltflow.projections.team_detail import get_team_detail_json
 from tests.api.conftest import Api
 from tests.api.helpers import CONTRACT_CODES, drive, new_case

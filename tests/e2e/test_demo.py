@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ltflow.config import Settings
-from ltflow.demo import run_demo
+from ltflow.demo.run import run_demo
 
 
 async def test_the_demo_runs_all_seven_phases_and_passes_its_audit_check(tmp_path: Path) -> None:

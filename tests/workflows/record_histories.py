@@ -16,8 +16,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from ltflow import narrative
 from ltflow.config import Settings
+from ltflow.demo import narrative
 from ltflow.plugin import LtflowPlugin
 from ltflow.runtime import find_binary
 from ltflow.workflows.learning_team import workflow_id_for

@@ -14,9 +14,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from ltflow import narrative
 from ltflow.application import LearningTeams
 from ltflow.config import Settings
+from ltflow.demo import narrative
 from ltflow.plugin import LtflowPlugin
 from ltflow.runtime import find_binary
 from ltflow.workflows.client import LtflowClient

@@ -14,7 +14,6 @@ from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from ltflow import narrative
 from ltflow.codec import (
     ENCODING,
     ChainedCodec,
@@ -25,6 +24,7 @@ from ltflow.codec import (
     with_host_codec,
 )
 from ltflow.config import Settings
+from ltflow.demo import narrative
 from ltflow.plugin import LtflowPlugin
 from ltflow.workflows.learning_team import workflow_id_for
 from tests.json_client import JsonLtflowClient
