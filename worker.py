@@ -4,7 +4,7 @@ import asyncio
 
 from ltflow.config import Settings
 from ltflow.logs import configure_logging
-from ltflow.runtime import run_worker
+from ltflow.workflows.runtime import run_worker
 
 if __name__ == "__main__":
     settings = Settings.from_env()

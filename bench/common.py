@@ -12,8 +12,8 @@ from typing import Any
 from temporalio.testing import WorkflowEnvironment
 
 from ltflow.logs import configure_logging
-from ltflow.runtime import find_binary
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
+from ltflow.workflows.runtime import find_binary
 
 
 def main(

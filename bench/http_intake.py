@@ -31,9 +31,9 @@ from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.api import create_app
 from ltflow.api.server import running
 from ltflow.config import Settings
-from ltflow.plugin import LtflowPlugin
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
+from ltflow.workflows.plugin import LtflowPlugin
 
 TOKEN = "bench-token-5f2a9c"
 

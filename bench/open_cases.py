@@ -49,9 +49,9 @@ from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.logs import configure_logging
-from ltflow.plugin import LtflowPlugin
 from ltflow.workflows.learning_team import PHASE, workflow_id_for
 from ltflow.workflows.payloads import LearningTeamInput
+from ltflow.workflows.plugin import LtflowPlugin
 
 QUEUE = "bench-open-cases"
 CONCURRENCY = 64

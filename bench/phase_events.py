@@ -31,8 +31,8 @@ from bench.bare import BareWorkflow, SandboxedBareWorkflow
 from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.config import Settings
 from ltflow.demo import narrative
-from ltflow.plugin import LtflowPlugin
 from ltflow.workflows.client import LtflowClient
+from ltflow.workflows.plugin import LtflowPlugin
 
 
 @dataclass

@@ -9,13 +9,13 @@ __all__ = ["LtflowPlugin", "Settings", "__version__"]
 
 if TYPE_CHECKING:
     from ltflow.config import Settings
-    from ltflow.plugin import LtflowPlugin
+    from ltflow.workflows.plugin import LtflowPlugin
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so that importing a pure module (in the workflow sandbox) never pulls in the worker.
     if name == "LtflowPlugin":
-        from ltflow.plugin import LtflowPlugin
+        from ltflow.workflows.plugin import LtflowPlugin
 
         return LtflowPlugin
     if name == "Settings":

@@ -24,10 +24,10 @@ from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import TeamNotFoundError, VersionConflictError
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import Processed, TeamState, TeamSummary, root_event_id, summarize
-from ltflow.codec import load_or_create_key_file
 from ltflow.config import Settings
 from ltflow.privacy import KeyStore, ShreddingMapper, decode_batch, key_store_for
 from ltflow.transcoder import FastJSONTranscoder
+from ltflow.workflows.codec import load_or_create_key_file
 
 #: Team ids are uuid5 of the case_ref in this namespace, so every node derives the same id.
 TEAM_NAMESPACE = UUID("6f0f7c1e-4b8e-5d2a-9c53-1d7a1e7b2f10")

@@ -120,7 +120,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(serve(settings, args.host, args.port, with_worker=args.command == "dev"))
         return OK
     if args.command == "worker":
-        from ltflow.runtime import run_worker
+        from ltflow.workflows.runtime import run_worker
 
         asyncio.run(run_worker(settings))
         return OK
@@ -193,8 +193,8 @@ def _read_body(text: str) -> Any:
 
 async def _team(args: argparse.Namespace, settings: Settings) -> int:
     from ltflow.aggregates import vocabulary as v
-    from ltflow.runtime import temporal_client
     from ltflow.workflows.client import LtflowClient
+    from ltflow.workflows.runtime import temporal_client
 
     # Parsed once, here, before anything connects: bad input changes nothing.
     body = _read_body(args.body) if hasattr(args, "body") else {}

@@ -29,8 +29,8 @@ async def erase_participant(
 ) -> TeamSummary:
     from ltflow.projections.runner import ProjectionRunner
     from ltflow.projections.store import ViewStore
-    from ltflow.runtime import temporal_client
     from ltflow.workflows.client import LtflowClient
+    from ltflow.workflows.runtime import temporal_client
 
     cmd = erasure_event(participant_id, reason)
     try:

@@ -28,8 +28,8 @@ from ltflow.audit.service import Audit
 from ltflow.config import Settings
 from ltflow.projections.service import ProjectionService
 from ltflow.projections.store import ViewStore
-from ltflow.runtime import temporal_client
 from ltflow.workflows.client import LtflowClient
+from ltflow.workflows.runtime import temporal_client
 
 log = structlog.get_logger("ltflow.api")
 

@@ -89,8 +89,8 @@ async def check_replay(client: Any, team_id: UUID, settings: Settings) -> list[F
     from temporalio.service import RPCError, RPCStatusCode
     from temporalio.worker import Replayer
 
-    from ltflow.plugin import LtflowPlugin
     from ltflow.workflows.learning_team import workflow_id_for
+    from ltflow.workflows.plugin import LtflowPlugin
 
     tid = str(team_id)
     handle = client.get_workflow_handle(workflow_id_for(team_id))

@@ -23,9 +23,9 @@ from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.application import LearningTeams, StoredFact
 from ltflow.config import Settings
 from ltflow.demo import narrative
-from ltflow.plugin import LtflowPlugin
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import workflow_id_for
+from ltflow.workflows.plugin import LtflowPlugin
 
 DEMO_POLICY = {
     "min_reflection": "PT2S",
@@ -48,7 +48,7 @@ def _free_port() -> int:
 
 async def run_demo(settings: Settings, out: Print = print) -> bool:
     """Run the case; print its timeline and the audit check. True when the check passes."""
-    from ltflow.runtime import temporal_client
+    from ltflow.workflows.runtime import temporal_client
 
     demo_dir = Path(settings.data_dir) / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)  # each demo starts from nothing

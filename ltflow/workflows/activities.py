@@ -31,7 +31,7 @@ from ltflow.workflows.payloads import (
 
 if TYPE_CHECKING:
     from ltflow.application import LearningTeams
-    from ltflow.notifications import Notifier
+    from ltflow.workflows.notifications import Notifier
 
 log = structlog.get_logger("ltflow.activities")
 

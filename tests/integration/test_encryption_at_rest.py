@@ -9,8 +9,8 @@ import pytest
 
 from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.application import LearningTeams
-from ltflow.codec import new_key
 from ltflow.config import Settings
+from ltflow.workflows.codec import new_key
 from tests.conftest import Clock
 from tests.integration.helpers import open_team, run_steps, steps_until
 

@@ -12,7 +12,12 @@ from uuid import uuid4
 
 import pytest
 
-from ltflow.notifications import FanOutNotifier, LogNotifier, WebhookNotifier, notifier_for
+from ltflow.workflows.notifications import (
+    FanOutNotifier,
+    LogNotifier,
+    WebhookNotifier,
+    notifier_for,
+)
 from ltflow.workflows.payloads import Notification
 
 

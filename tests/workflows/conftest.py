@@ -16,11 +16,11 @@ from temporalio.worker import Worker
 
 from ltflow.application import LearningTeams
 from ltflow.config import Settings
-from ltflow.plugin import LtflowPlugin
-from ltflow.runtime import find_binary
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
 from ltflow.workflows.payloads import Notification
+from ltflow.workflows.plugin import LtflowPlugin
+from ltflow.workflows.runtime import find_binary
 from tests.json_client import JsonLtflowClient
 
 

@@ -18,9 +18,9 @@ from temporalio.worker import Worker
 
 from ltflow.config import Settings
 from ltflow.demo import narrative
-from ltflow.plugin import LtflowPlugin
-from ltflow.runtime import find_binary
 from ltflow.workflows.learning_team import workflow_id_for
+from ltflow.workflows.plugin import LtflowPlugin
+from ltflow.workflows.runtime import find_binary
 from tests.json_client import JsonLtflowClient
 
 HERE = Path(__file__).parent / "histories"

@@ -14,7 +14,9 @@ from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from ltflow.codec import (
+from ltflow.config import Settings
+from ltflow.demo import narrative
+from ltflow.workflows.codec import (
     ENCODING,
     ChainedCodec,
     EncryptionCodec,
@@ -23,10 +25,8 @@ from ltflow.codec import (
     parse_keys,
     with_host_codec,
 )
-from ltflow.config import Settings
-from ltflow.demo import narrative
-from ltflow.plugin import LtflowPlugin
 from ltflow.workflows.learning_team import workflow_id_for
+from ltflow.workflows.plugin import LtflowPlugin
 from tests.json_client import JsonLtflowClient
 from tests.workflows.conftest import Stack
 
@@ -84,7 +84,7 @@ async def test_a_rotated_key_ring_still_opens_what_the_old_key_sealed() -> None:
 
 
 def test_the_embedded_stack_creates_its_key_file_private(tmp_path: Path) -> None:
-    from ltflow.codec import load_or_create_key_file
+    from ltflow.workflows.codec import load_or_create_key_file
 
     keys = load_or_create_key_file(tmp_path / "payload.keys")
     assert len(keys) == 1

@@ -8,7 +8,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from ltflow.plugin import LtflowPlugin
+from ltflow.workflows.plugin import LtflowPlugin
 from tests.workflows.record_histories import HERE, HISTORY_PAYLOAD_KEY
 
 HISTORIES = sorted(HERE.glob("*.json"))

@@ -14,9 +14,9 @@ from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowInstanceDetails
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.worker.workflow_sandbox._runner import _Instance as SandboxedInstance
 
-from ltflow import plugin
 from ltflow.demo import narrative
-from ltflow.sandbox import DirectContextRunner, _DirectContextInstance
+from ltflow.workflows import plugin
+from ltflow.workflows.sandbox import DirectContextRunner, _DirectContextInstance
 from tests.workflows.conftest import Stack
 
 

@@ -15,7 +15,7 @@ import structlog
 
 from ltflow.workflows.payloads import Notification
 
-log = structlog.get_logger("ltflow.notifications")
+log = structlog.get_logger("ltflow.workflows.notifications")
 
 
 class Notifier(Protocol):

@@ -28,17 +28,17 @@ from temporalio.worker import WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from ltflow.application import LearningTeams
-from ltflow.codec import (
+from ltflow.config import Settings
+from ltflow.workflows.activities import LtflowActivities
+from ltflow.workflows.codec import (
     EncryptionCodec,
     load_or_create_key_file,
     parse_keys,
     with_host_codec,
 )
-from ltflow.config import Settings
-from ltflow.notifications import Notifier, notifier_for
-from ltflow.sandbox import DirectContextRunner
-from ltflow.workflows.activities import LtflowActivities
 from ltflow.workflows.learning_team import LearningTeamWorkflow
+from ltflow.workflows.notifications import Notifier, notifier_for
+from ltflow.workflows.sandbox import DirectContextRunner
 
 #: Modules the workflow sandbox shares with the host instead of re-importing them per run: the
 #: pure modules the workflow uses, and (for a host whose own workflow files import ltflow) the
@@ -54,14 +54,15 @@ PASSTHROUGH_MODULES = (
     "psycopg_pool",
     "ltflow.aggregates",
     "ltflow.application",
-    "ltflow.codec",
+    "ltflow.workflows.codec",
     "ltflow.config",
-    "ltflow.notifications",
-    "ltflow.plugin",
-    "ltflow.runtime",
-    "ltflow.sandbox",
+    "ltflow.workflows.notifications",
+    "ltflow.workflows.plugin",
+    "ltflow.workflows.runtime",
+    "ltflow.workflows.sandbox",
     "ltflow.workflows.activities",
     "ltflow.workflows.client",
+    "ltflow.workflows.failures",
     "ltflow.workflows.payloads",
     "ltflow.workflows.timers",
 )
@@ -120,7 +121,7 @@ def payload_codec(settings: Settings) -> EncryptionCodec:
 
 def _with_passthrough(existing: WorkflowRunner | None) -> WorkflowRunner:
     """The sandbox with ltflow's pass-throughs; the SDK's own sandboxed runner becomes
-    :class:`~ltflow.sandbox.DirectContextRunner` (the same sandbox, a cheaper lookup); a
+    :class:`~ltflow.workflows.sandbox.DirectContextRunner` (the same sandbox, a cheaper lookup); a
     host's own subclass or another runner is kept as it is, with the pass-throughs added."""
     if existing is None:
         return DirectContextRunner(

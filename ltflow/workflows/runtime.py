@@ -21,10 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ltflow.config import Settings
-from ltflow.plugin import LtflowPlugin
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
+from ltflow.workflows.plugin import LtflowPlugin
 
-log = structlog.get_logger("ltflow.runtime")
+log = structlog.get_logger("ltflow.workflows.runtime")
 
 
 def find_binary(name: str) -> Path:
