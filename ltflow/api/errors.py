@@ -169,8 +169,11 @@ def _bad_type(body: Any) -> InvalidEventError:
             "The event has no 'type'; name one of the phase event types.",
             expected=sorted(c.SENDER_TYPES),
         )
-    if isinstance(tag, str) and tag in c.SYSTEM_TYPES:
-        return InvalidEventError(f"'{tag}' is recorded by ltflow itself and cannot be sent.")
+    if isinstance(tag, str):
+        try:
+            c.check_sendable(tag)
+        except InvalidEventError as error:
+            return error
     if tag == "team.convened":
         return InvalidEventError("'team.convened' opens a team: send it to POST /teams.")
     shown = tag if isinstance(tag, str) and len(tag) <= 80 else "that"
