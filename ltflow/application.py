@@ -26,7 +26,7 @@ from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import TeamState, TeamSummary, summarize
 from ltflow.codec import load_or_create_key_file
 from ltflow.config import Settings
-from ltflow.privacy import KeyStore, ShreddingMapper, decode_batch, key_store_for
+from ltflow.privacy import KeyStore, ShreddingMapper, key_store_for
 from ltflow.transcoder import FastJSONTranscoder
 
 #: Team ids are uuid5 of the case_ref in this namespace, so every node derives the same id.
@@ -225,8 +225,12 @@ class LearningTeams(Application[UUID]):
         return facts
 
     def _facts(self, team_id: UUID) -> Iterator[StoredFact]:
-        for event in decode_batch(self.mapper, self.recorder.select_events(team_id)):
-            assert isinstance(event, LearningTeam.Event)
+        from ltflow.store.decode import EventDecoder
+        from ltflow.store.events import event_rows
+
+        rows = event_rows(self.recorder).team_rows([str(team_id)])
+        for event in EventDecoder(self.mapper).decode(rows):
+            assert event is not None  # a team's stream holds team events only
             yield StoredFact(
                 team_id=team_id,
                 version=event.originator_version,
