@@ -22,8 +22,9 @@ SQLITE_CHUNK = 500
 
 @lru_cache(maxsize=1024)
 def pg_sql(sql: str) -> str:
-    """The statement with psycopg's placeholders."""
-    return sql.replace("?", "%s")
+    """The statement with psycopg's placeholders (and a literal ``%`` kept literal, as it is
+    on SQLite)."""
+    return sql.replace("%", "%%").replace("?", "%s")
 
 
 def advisory_key(*parts: str) -> int:
