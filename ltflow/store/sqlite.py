@@ -69,14 +69,10 @@ class SQLiteDatabase:
         if self._writer is None:
             conn = self._connect()
             if self._setup is not None:
-                self._transaction(conn, "BEGIN IMMEDIATE", self._setup)
+                with _begun(conn, "BEGIN IMMEDIATE", commit=True) as tx:
+                    self._setup(tx)
             self._writer = conn
         return self._writer
-
-    @staticmethod
-    def _transaction(conn: sqlite3.Connection, begin: str, work: Callable[[Tx], None]) -> None:
-        with _begun(conn, begin, commit=True) as tx:
-            work(tx)
 
     @contextmanager
     def write(self, lock: int | None = None) -> Iterator[Tx]:

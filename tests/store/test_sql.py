@@ -131,9 +131,11 @@ def test_advisory_keys_are_the_ones_earlier_versions_took() -> None:
     assert advisory_key("a", "b") != advisory_key("a", "c")
 
 
+@pytest.mark.parametrize(
+    "settings", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_postgres_autocommit_gives_the_connection_back_as_it_was(db: Database) -> None:
-    if not isinstance(db, PostgresDatabase):
-        pytest.skip("PostgreSQL only: SQLite has no pool")
+    assert isinstance(db, PostgresDatabase)
     with db.autocommit() as tx:
         tx.execute("VACUUM")
     with db.datastore.get_connection() as conn:
