@@ -121,14 +121,15 @@ class EventDecoder:
 
     def _decode(self, row: EventRow, originator_id: UUID) -> DecodedEvent | None:
         kind = self._kinds.get(row[3]) or self._kind(row[3])
-        if kind.type is None:
+        type_ = kind.type
+        if type_ is None:
             return None
-        if self._via_mapper is not None and kind.type not in self._via_mapper:
+        if self._via_mapper is not None and type_ not in self._via_mapper:
             fields = self.fields(row[4])
             # Exact when nothing below the top level was transcoded (so no object hook is
             # needed) and no upcast is due; anything else goes through the mapper.
             if fields is not None and fields.get("class_version", 1) == kind.class_version:
-                lean = self._lean(kind, originator_id, row[2], fields)
+                lean = self._lean(type_, kind.personal, originator_id, row[2], fields)
                 if lean is not None:
                     return lean
         notification = Notification(
@@ -141,7 +142,7 @@ class EventDecoder:
         return cast("DecodedEvent", self.mapper.to_domain_event(notification))
 
     def _lean(
-        self, kind: _Kind, originator_id: UUID, version: int, fields: dict[str, Any]
+        self, type_: str, personal: bool, originator_id: UUID, version: int, fields: dict[str, Any]
     ) -> StoredTeamEvent | None:
         """The event from its parsed fields (None: not the shape this reads; the mapper will)."""
         names = self._names
@@ -152,12 +153,11 @@ class EventDecoder:
             timestamp = names[recorded["_type_"]].decode(recorded["_data_"])
         except (KeyError, TypeError):
             return None
-        if kind.personal and self._keys is not None:
-            self._keys.open_payload(originator_id, cast("str", kind.type), payload)
+        if personal and self._keys is not None:
+            self._keys.open_payload(originator_id, type_, payload)
         return StoredTeamEvent(
-            cast("str", kind.type), originator_id, version, occurred_at, actor, payload,
-            event_id, timestamp,
-        )  # fmt: skip
+            type_, originator_id, version, occurred_at, actor, payload, event_id, timestamp
+        )
 
     def fields(self, state: bytes) -> dict[str, Any] | None:
         """The stored state's top-level fields, parsed plainly, where that is exact (None:
