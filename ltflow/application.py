@@ -25,7 +25,7 @@ from ltflow.aggregates.errors import TeamNotFoundError, VersionConflictError
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import Processed, TeamState, TeamSummary, root_event_id, summarize
 from ltflow.config import Settings
-from ltflow.privacy import KeyStore, ShreddingMapper, decode_batch, key_store_for
+from ltflow.privacy import KeyStore, ShreddingMapper, key_store_for
 from ltflow.transcoder import FastJSONTranscoder
 from ltflow.workflows.codec import load_or_create_key_file
 
@@ -241,8 +241,12 @@ class LearningTeams(Application[UUID]):
         return facts
 
     def _facts(self, team_id: UUID) -> Iterator[StoredFact]:
-        for event in decode_batch(self.mapper, self.recorder.select_events(team_id)):
-            assert isinstance(event, LearningTeam.Event)
+        from ltflow.store.decode import EventDecoder
+        from ltflow.store.events import event_rows
+
+        rows = event_rows(self.recorder).team_rows([str(team_id)])
+        for event in EventDecoder(self.mapper).decode(rows):
+            assert event is not None  # a team's stream holds team events only
             yield StoredFact(
                 team_id=team_id,
                 version=event.originator_version,

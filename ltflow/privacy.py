@@ -12,13 +12,8 @@ SQLite's ``secure_delete`` so a deleted key is overwritten on disk.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
-import sqlite3
-import threading
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -28,187 +23,26 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 from ltflow.aggregates.state import ERASED_FINGERPRINT
 from ltflow.aggregates.vocabulary import PERSONAL_FIELDS
-from ltflow.config import Settings
+from ltflow.store.keys import KeyStore, PostgresKeyStore, SQLiteKeyStore, key_store_for
+
+__all__ = [
+    "ERASED",
+    "PERSONAL_FIELDS",
+    "BatchKeys",
+    "KeyStore",
+    "PostgresKeyStore",
+    "SQLiteKeyStore",
+    "ShreddingMapper",
+    "decode_batch",
+    "key_store_for",
+    "open_with",
+    "seal",
+    "unseal",
+]
 
 ERASED = ERASED_FINGERPRINT
 _PREFIX = "ltflow-pii:v1:"
 _NONCE = 12
-
-
-class KeyStore(ABC):
-    """Participant keys, by (team, participant). Keys are never exported or logged."""
-
-    @abstractmethod
-    def get(self, team_id: UUID, participant_id: str) -> bytes | None: ...
-
-    @abstractmethod
-    def get_or_create(self, team_id: UUID, participant_id: str) -> bytes: ...
-
-    @abstractmethod
-    def delete(self, team_id: UUID, participant_id: str) -> bool:
-        """Forget the key; True when there was one."""
-
-    def get_many(self, team_ids: Sequence[UUID]) -> dict[tuple[UUID, str], bytes]:
-        """Every key of these teams, by (team, participant); one query where the store can."""
-        raise NotImplementedError
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections."""
-
-
-class SQLiteKeyStore(KeyStore):
-    """Keys in their own SQLite file, overwritten on delete (``PRAGMA secure_delete``)."""
-
-    def __init__(self, path: Path | None) -> None:
-        """``path`` None keeps the keys in memory (for an in-memory event store)."""
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        target = str(path) if path is not None else ":memory:"
-        self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA secure_delete = ON")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS participant_keys ("
-                " team_id TEXT NOT NULL, participant_id TEXT NOT NULL, key BLOB NOT NULL,"
-                " PRIMARY KEY (team_id, participant_id))"
-            )
-        if path is not None:
-            os.chmod(path, 0o600)
-
-    def get(self, team_id: UUID, participant_id: str) -> bytes | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT key FROM participant_keys WHERE team_id = ? AND participant_id = ?",
-                (str(team_id), participant_id),
-            ).fetchone()
-        return bytes(row[0]) if row else None
-
-    def get_many(self, team_ids: Sequence[UUID]) -> dict[tuple[UUID, str], bytes]:
-        by_text = {str(t): t for t in team_ids}
-        texts = list(by_text)
-        found: dict[tuple[UUID, str], bytes] = {}
-        with self._lock:
-            for start in range(0, len(texts), 500):
-                chunk = texts[start : start + 500]
-                rows = self._db.execute(
-                    "SELECT team_id, participant_id, key FROM participant_keys "
-                    f"WHERE team_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                found.update(((by_text[t], p), bytes(k)) for t, p, k in rows)
-        return found
-
-    def get_or_create(self, team_id: UUID, participant_id: str) -> bytes:
-        ids = (str(team_id), participant_id)
-        select = "SELECT key FROM participant_keys WHERE team_id = ? AND participant_id = ?"
-        with self._lock:
-            row = self._db.execute(select, ids).fetchone()  # nearly always there: no write
-            if row is None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO participant_keys VALUES (?, ?, ?)",
-                    (*ids, AESGCM.generate_key(bit_length=256)),
-                )
-                row = self._db.execute(select, ids).fetchone()
-        return bytes(row[0])
-
-    def delete(self, team_id: UUID, participant_id: str) -> bool:
-        with self._lock:
-            cur = self._db.execute(
-                "DELETE FROM participant_keys WHERE team_id = ? AND participant_id = ?",
-                (str(team_id), participant_id),
-            )
-        return cur.rowcount > 0
-
-    def close(self) -> None:
-        self._db.close()
-
-
-class PostgresKeyStore(KeyStore):
-    """Keys in a table of their own in the event store's PostgreSQL schema."""
-
-    def __init__(self, connect: Any, schema: str = "public") -> None:
-        # One connection, kept open: a key is read for every personal event decoded, and a new
-        # connection per read cost milliseconds.
-        self._reconnect = connect
-        self._conn = connect()
-        self._lock = threading.Lock()
-        self._table = f'"{schema}".ltflow_participant_keys'
-        with self._connect() as conn:
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._table} ("
-                " team_id UUID NOT NULL, participant_id TEXT NOT NULL, key BYTEA NOT NULL,"
-                " PRIMARY KEY (team_id, participant_id))"
-            )
-
-    def get(self, team_id: UUID, participant_id: str) -> bytes | None:
-        with self._connect() as conn:
-            row = conn.execute(
-                f"SELECT key FROM {self._table} WHERE team_id = %s AND participant_id = %s",
-                (team_id, participant_id),
-            ).fetchone()
-        return bytes(row[0]) if row else None
-
-    def get_many(self, team_ids: Sequence[UUID]) -> dict[tuple[UUID, str], bytes]:
-        with self._connect() as conn:
-            rows = conn.execute(
-                f"SELECT team_id, participant_id, key FROM {self._table} WHERE team_id = ANY(%s)",
-                (list(team_ids),),
-            ).fetchall()
-        return {(t, p): bytes(k) for t, p, k in rows}
-
-    def get_or_create(self, team_id: UUID, participant_id: str) -> bytes:
-        select = f"SELECT key FROM {self._table} WHERE team_id = %s AND participant_id = %s"
-        with self._connect() as conn:
-            row = conn.execute(select, (team_id, participant_id)).fetchone()
-            if row is None:  # nearly always there: no write
-                conn.execute(
-                    f"INSERT INTO {self._table} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                    (team_id, participant_id, AESGCM.generate_key(bit_length=256)),
-                )
-                row = conn.execute(select, (team_id, participant_id)).fetchone()
-        return bytes(row[0])
-
-    def delete(self, team_id: UUID, participant_id: str) -> bool:
-        with self._connect() as conn:
-            cur = conn.execute(
-                f"DELETE FROM {self._table} WHERE team_id = %s AND participant_id = %s",
-                (team_id, participant_id),
-            )
-        return bool(cur.rowcount)
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[Any]:
-        with self._lock:
-            if self._conn.closed:
-                self._conn = self._reconnect()
-            yield self._conn
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-def key_store_for(settings: Settings) -> KeyStore:
-    """The key store beside the configured event store."""
-    env = settings.eventsourcing_env()
-    if settings.event_store == "postgres":
-        import psycopg
-
-        def connect() -> Any:
-            return psycopg.connect(
-                host=env["POSTGRES_HOST"],
-                port=int(env["POSTGRES_PORT"]),
-                dbname=env["POSTGRES_DBNAME"],
-                user=env["POSTGRES_USER"],
-                password=env.get("POSTGRES_PASSWORD") or None,
-                autocommit=True,
-            )
-
-        return PostgresKeyStore(connect, env.get("POSTGRES_SCHEMA") or "public")
-    if env.get("SQLITE_DBNAME", "").startswith((":memory:", "file::memory:")):
-        return SQLiteKeyStore(None)
-    return SQLiteKeyStore(settings.data_dir / "keys.sqlite3")
 
 
 def _aad(team_id: UUID, participant_id: str, field: str) -> bytes:
@@ -361,7 +195,8 @@ class ShreddingMapper(Mapper[UUID]):
 
 
 def decode_batch(mapper: Mapper[Any], stored: Iterable[StoredEvent]) -> list[Any]:
-    """Decode stored events as ``mapper`` does, looking up each participant's key once."""
-    if isinstance(mapper, ShreddingMapper):
-        mapper = mapper.reading()
-    return [mapper.to_domain_event(event) for event in stored]
+    """Decode stored events of one batch: :class:`ltflow.store.decode.EventDecoder`."""
+    from ltflow.store.decode import EventDecoder
+
+    rows = [(0, e.originator_id, e.originator_version, e.topic, e.state) for e in stored]
+    return EventDecoder(mapper).decode(rows)

@@ -24,9 +24,10 @@ from pydantic import BaseModel
 
 from ltflow.aggregates.errors import LtflowError, TeamNotFoundError
 from ltflow.application import LearningTeams
-from ltflow.privacy import decode_batch
 from ltflow.projections.team_detail import TeamDetailView, fold_team_detail
 from ltflow.projections.team_models import TeamEvent
+from ltflow.store.decode import EventDecoder
+from ltflow.store.events import event_rows
 
 By = Literal["version", "recorded", "occurred"]
 
@@ -52,7 +53,8 @@ class PointInTime(BaseModel):
 
 def team_events(app: LearningTeams, team_id: UUID) -> list[Any]:
     """A team's stored events, decoded, in version order (raises if there are none)."""
-    events = decode_batch(app.mapper, app.recorder.select_events(team_id))
+    rows = event_rows(app.recorder).team_rows([str(team_id)])
+    events = EventDecoder(app.mapper).decode(rows)
     if not events:
         raise TeamNotFoundError(f"No Learning Team with id {team_id}.", team_id=str(team_id))
     return events

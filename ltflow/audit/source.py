@@ -1,21 +1,32 @@
 """The stored events exactly as the event store holds them: no decoding, no cipher, no upcasting.
 
-The audit chain covers these raw rows, so it reads them with its own SQL through the
-application's recorder (its datastore and table name). Team ids are given in one canonical text
-form (``str(UUID)``) on both backends; a row whose id is not a UUID keeps its text as stored.
+The audit chain covers these raw rows, read through :mod:`ltflow.store.events` (the one reader
+of the events table, on the application's own connections). Team ids are given in one
+canonical text form (``str(UUID)``) on both backends; a row whose id is not a UUID keeps its
+text as stored.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
+
+from ltflow.store.events import EventRow, SQLEventRows, event_rows
+from ltflow.store.sqlite import path_uri
+
+__all__ = [
+    "Canon",
+    "EventSource",
+    "Positioned",
+    "PostgresEventSource",
+    "RawRow",
+    "SQLiteEventSource",
+    "canonical",
+    "path_uri",
+]
 
 #: ``(team_id, version, topic, state)``: one stored event.
 RawRow = tuple[str, int, str, bytes]
@@ -44,220 +55,70 @@ class Canon(dict[Any, str]):
         return value
 
 
-class EventSource(ABC):
+class EventSource:
     """Read access to the raw rows of one application's event store."""
 
-    @abstractmethod
+    def __init__(self, rows: SQLEventRows) -> None:
+        self.events = rows
+
+    @property
+    def path(self) -> str | None:
+        """The SQLite file (None: not a file), for :meth:`reopened`."""
+        return self.events.path
+
     def teams(self) -> list[str]:
         """Every originator id with stored events, canonical, sorted."""
+        return sorted(canonical(team) for team in self.events.teams())
 
-    @abstractmethod
     def rows(self, team_ids: Sequence[str]) -> list[RawRow]:
         """Every stored event of these teams, by team id then version."""
+        canon = Canon()
+        found = [(canon[i], v, t, s) for _, i, v, t, s in self.events.team_rows(team_ids)]
+        found.sort(key=lambda row: (row[0], row[1]))
+        return found
 
-    @abstractmethod
-    def page(self, position: int, limit: int) -> list[tuple[int, Any, int, str, bytes]]:
+    def page(self, position: int, limit: int) -> list[EventRow]:
         """Up to ``limit`` rows with notification id above ``position``, in that order, as the
         store gives them: ``(notification_id, originator_id, version, topic, state)`` with the
-        id in the store's own form (see :class:`Canon`)."""
+        id in the store's own text (see :class:`Canon`)."""
+        return self.events.page(position, limit)
 
-    def sweep_page(
-        self, position: int, limit: int, upto: int | None = None
-    ) -> list[tuple[int, Any, int, Any, bytes]]:
+    def sweep_page(self, position: int, limit: int, upto: int | None = None) -> list[EventRow]:
         """:meth:`page` for the whole-store sweep, which only hashes what it reads: the id and
         the topic may come as their UTF-8 bytes where that is cheaper to read (SQLite); no
         row past ``upto`` (if given)."""
-        rows: list[tuple[int, Any, int, Any, bytes]] = self.page(position, limit)
-        if upto is not None and rows and rows[-1][0] > upto:
-            rows = [row for row in rows if row[0] <= upto]
-        return rows
+        return self.events.sweep_page(position, limit, upto)
 
-    def close(self) -> None:  # noqa: B027 - most sources open nothing of their own
-        """Release what this source opened itself (not the application's connections)."""
+    def last_position(self) -> int:
+        """The highest notification id stored (0: none)."""
+        return self.events.max_position()
 
     def after(self, position: int, limit: int) -> list[Positioned]:
         """Up to ``limit`` events with notification id above ``position``, in that order."""
         canon = Canon()
         return [(n, (canon[i], v, t, s)) for n, i, v, t, s in self.page(position, limit)]
 
+    def reopened(self) -> EventSource:
+        """The same source on a connection of its own (for a forked process, which must never
+        use its parent's connections)."""
+        return type(self)(self.events.reopened())
+
+    def close(self) -> None:
+        """Release what this source opened itself (not the application's connections)."""
+        self.events.close()
+
     @staticmethod
     def for_recorder(recorder: ApplicationRecorder) -> EventSource:
-        from eventsourcing.postgres import PostgresApplicationRecorder
-        from eventsourcing.sqlite import SQLiteApplicationRecorder
-
-        if isinstance(recorder, SQLiteApplicationRecorder):
-            return SQLiteEventSource(recorder)
-        if isinstance(recorder, PostgresApplicationRecorder):
-            return PostgresEventSource(recorder)
-        raise TypeError(f"The audit trail cannot read a {type(recorder).__name__}.")
+        """The source of a SQLite or PostgreSQL recorder (the audit trail reads no other)."""
+        rows = event_rows(recorder)
+        if not isinstance(rows, SQLEventRows):
+            raise TypeError(f"The audit trail cannot read a {type(recorder).__name__}.")
+        return (SQLiteEventSource if rows.db.dialect == "sqlite" else PostgresEventSource)(rows)
 
 
 class SQLiteEventSource(EventSource):
-    def __init__(self, recorder: Any) -> None:
-        self.datastore = recorder.datastore
-        self.table: str = recorder.events_table_name
-        pool = self.datastore.pool
-        #: The database file (None: in memory), for :meth:`reopened`.
-        self.path: str | None = None if pool.is_sqlite_memory_mode else pool.db_name
-
-    @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        with self.datastore.transaction(commit=False) as wrapped:
-            cursor = wrapped.sqlite_cursor
-            cursor.row_factory = None  # plain tuples: the hot path reads every row once
-            yield cursor
-
-    def reopened(self) -> SQLiteEventSource:
-        """The same source on a connection of its own (for a forked process, which must never
-        use its parent's connections)."""
-        if self.path is None:
-            raise ValueError("An in-memory event store cannot be reopened.")
-        return _OwnSQLiteSource(self.path, self.table)
-
-    def last_position(self) -> int:
-        """The highest notification id stored (0: none)."""
-        with self._cursor() as cursor:
-            cursor.execute(f"SELECT max(rowid) FROM {self.table}")
-            row = cursor.fetchone()
-            return int(row[0] or 0)
-
-    def teams(self) -> list[str]:
-        with self._cursor() as cursor:
-            cursor.execute(f"SELECT DISTINCT originator_id FROM {self.table}")
-            return sorted(canonical(row[0]) for row in cursor.fetchall())
-
-    def rows(self, team_ids: Sequence[str]) -> list[RawRow]:
-        keys = [_sqlite_key(t) for t in team_ids]
-        found: list[RawRow] = []
-        canon = Canon()
-        with self._cursor() as cursor:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                cursor.execute(
-                    "SELECT originator_id, originator_version, topic, state FROM "
-                    f"{self.table} WHERE originator_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-                found.extend((canon[i], v, t, s) for i, v, t, s in cursor.fetchall())
-        found.sort(key=lambda row: (row[0], row[1]))
-        return found
-
-    def page(self, position: int, limit: int) -> list[tuple[int, Any, int, str, bytes]]:
-        with self._cursor() as cursor:
-            cursor.execute(
-                "SELECT rowid, originator_id, originator_version, topic, state FROM "
-                f"{self.table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                (position, limit),
-            )
-            rows: list[tuple[int, Any, int, str, bytes]] = cursor.fetchall()
-            return rows
-
-    def sweep_page(
-        self, position: int, limit: int, upto: int | None = None
-    ) -> list[tuple[int, Any, int, Any, bytes]]:
-        # Text columns as BLOBs: bytes objects, no UTF-8 decoding of two columns per row
-        # (a third of the read); the sweep hashes the bytes, which are the same.
-        bound = "" if upto is None else "AND rowid <= ? "
-        with self._cursor() as cursor:
-            cursor.execute(
-                "SELECT rowid, CAST(originator_id AS BLOB), originator_version, "
-                f"CAST(topic AS BLOB), state FROM {self.table} WHERE rowid > ? {bound}"
-                "ORDER BY rowid LIMIT ?",
-                (position, limit) if upto is None else (position, upto, limit),
-            )
-            rows: list[tuple[int, Any, int, str, bytes]] = cursor.fetchall()
-            return rows
-
-
-class _OwnSQLiteSource(SQLiteEventSource):
-    """:class:`SQLiteEventSource` on one connection of its own, read-only."""
-
-    def __init__(self, path: str, table: str) -> None:
-        self.path: str | None = path
-        self.table = table
-        self._conn: sqlite3.Connection | None = None
-
-    @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        if self._conn is None:
-            self._conn = sqlite3.connect(path_uri(self.path or ""), uri=True, isolation_level=None,
-                                         check_same_thread=False)  # fmt: skip
-        cursor = self._conn.cursor()
-        cursor.execute("BEGIN")
-        try:
-            yield cursor
-        finally:
-            cursor.execute("ROLLBACK")
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-def path_uri(path: str) -> str:
-    """A database name as eventsourcing gives it (a path, or a ``file:`` URI), as a read-only
-    URI."""
-    if path.startswith("file:"):
-        return path + ("&" if "?" in path else "?") + "mode=ro"
-    return f"file:{quote(path)}?mode=ro"
-
-
-def _sqlite_key(team_id: str) -> str:
-    try:
-        return UUID(team_id).hex
-    except ValueError:
-        return team_id
+    """The rows of a SQLite event store (a file may be reopened in a forked process)."""
 
 
 class PostgresEventSource(EventSource):
-    def __init__(self, recorder: Any) -> None:
-        self.datastore = recorder.datastore
-        self.table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-        self.uuid_ids = recorder.datastore.originator_id_type == "uuid"
-
-    @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        from psycopg.rows import tuple_row
-
-        with self.datastore.get_connection() as conn, conn.transaction():
-            yield conn.cursor(row_factory=tuple_row)
-
-    def teams(self) -> list[str]:
-        with self._cursor() as cursor:
-            cursor.execute(f"SELECT DISTINCT originator_id FROM {self.table}")
-            return sorted(canonical(row[0]) for row in cursor.fetchall())
-
-    def rows(self, team_ids: Sequence[str]) -> list[RawRow]:
-        keys: list[Any] = list(team_ids)
-        if self.uuid_ids:
-            keys = [u for u in (_uuid_or_none(t) for t in team_ids) if u is not None]
-        if not keys:
-            return []
-        canon = Canon()
-        with self._cursor() as cursor:
-            cursor.execute(
-                "SELECT originator_id, originator_version, topic, state FROM "
-                f"{self.table} WHERE originator_id = ANY(%s)",
-                (keys,),
-            )
-            found = [(canon[i], v, t, bytes(s)) for i, v, t, s in cursor.fetchall()]
-        found.sort(key=lambda row: (row[0], row[1]))
-        return found
-
-    def page(self, position: int, limit: int) -> list[tuple[int, Any, int, str, bytes]]:
-        with self._cursor() as cursor:
-            cursor.execute(
-                "SELECT notification_id, originator_id::text, originator_version, topic, state "
-                f"FROM {self.table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
-                (position, limit),
-            )
-            rows: list[tuple[int, Any, int, str, bytes]] = cursor.fetchall()  # bytea: bytes
-            return rows
-
-
-def _uuid_or_none(text: str) -> UUID | None:
-    try:
-        return UUID(text)
-    except ValueError:
-        return None
+    """The rows of a PostgreSQL event store."""

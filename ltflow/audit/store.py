@@ -13,24 +13,24 @@ interleave. SQL is written once with ``?`` placeholders for both backends.
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
-import threading
-from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from ltflow.store.postgres import PostgresDatabase
+from ltflow.store.sql import Database, Dialect, Tx, advisory_key
+from ltflow.store.sqlite import WAL, SQLiteDatabase
 
 if TYPE_CHECKING:
     from typing import Self
 
     from ltflow.config import Settings
 
+__all__ = ["AUDIT_FILE", "TABLES", "AuditStore", "PostgresAuditStore", "SQLiteAuditStore", "Tx"]
+
 AUDIT_FILE = "audit.sqlite3"
 TABLES = ("lta_links", "lta_anchors", "lta_anchor_heads", "lta_access")
-Dialect = Literal["sqlite", "postgres"]
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS {lta_links} (position {int_pk}, team_id TEXT NOT NULL,"
@@ -49,68 +49,35 @@ _DDL = (
 )
 
 
-@lru_cache(maxsize=256)
-def _pg_sql(sql: str) -> str:
-    return sql.replace("?", "%s")
-
-
-class Tx:
-    """One transaction on the audit store."""
-
-    def __init__(self, cursor: Any, dialect: Dialect, tables: dict[str, str]) -> None:
-        self._cursor = cursor
-        self.dialect: Dialect = dialect
-        #: Qualified table names, by plain name: ``tx.t["lta_links"]``.
-        self.t = tables
-
-    def _sql(self, sql: str) -> str:
-        return _pg_sql(sql) if self.dialect == "postgres" else sql
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._cursor.execute(self._sql(sql), params)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._cursor.executemany(self._sql(sql), rows)
-
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows as tuples (both backends' cursors are set up to give tuples)."""
-        self._cursor.execute(self._sql(sql), params)
-        rows: list[tuple[Any, ...]] = self._cursor.fetchall()
-        return rows
-
-    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        self._cursor.execute(self._sql(sql), params)
-        row = self._cursor.fetchone()
-        return None if row is None else tuple(row)
-
-    def in_list(self, values: Sequence[Any]) -> tuple[str, Sequence[Any]]:
-        """``"= ANY(?)"`` or ``"IN (?, ...)"`` and its parameters, for ``WHERE x <that>``."""
-        if self.dialect == "postgres":
-            return "= ANY(?)", (list(values),)
-        return f"IN ({','.join('?' * len(values))})", tuple(values)
-
-
-class AuditStore(ABC):
+class AuditStore:
     """The audit trail of one ltflow installation; see the module docstring."""
 
     dialect: Dialect
+    db: Database
     #: Qualified table names, by their plain name (``t["lta_links"]``).
     t: dict[str, str]
 
-    @abstractmethod
+    def _key(self, lock: str) -> int | None:
+        """The advisory lock of the writers holding ``lock`` (None: the database locks)."""
+        return None
+
     @contextmanager
     def write(self, lock: str) -> Iterator[Tx]:
         """A write transaction, exclusive among writers holding the same ``lock``."""
+        with self.db.write(self._key(lock)) as tx:
+            tx.t = self.t
+            yield tx
 
-    @abstractmethod
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A read-only transaction."""
+        with self.db.read() as tx:
+            tx.t = self.t
+            yield tx
 
-    @abstractmethod
     def close(self) -> None:
         """Release connections."""
+        self.db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -138,58 +105,18 @@ class SQLiteAuditStore(AuditStore):
     dialect: Dialect = "sqlite"
 
     def __init__(self, path: Path, *, lock_timeout: float = 30.0, prepare: bool = True) -> None:
+        """``prepare`` False: the tables are there already, and this store only reads."""
         self.path = path
         self.t = {name: name for name in TABLES}
         self._timeout = lock_timeout
-        self._prepare = prepare
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        pragmas = [WAL, "PRAGMA synchronous=FULL"] if prepare else []
+        self.db = SQLiteDatabase(
+            path, timeout=lock_timeout, pragmas=pragmas, setup=self._setup if prepare else None
+        )
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-            )
-            if self._prepare:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in [*self.ddl("BLOB", "INTEGER PRIMARY KEY"), *_sqlite_triggers()]:
-                    conn.execute(statement)
-                conn.execute("COMMIT")
-            self._conn = conn
-        return self._conn
-
-    @contextmanager
-    def write(self, lock: str) -> Iterator[Tx]:
-        with self._lock:
-            conn = self._connection()
-            cursor = conn.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield Tx(cursor, "sqlite", self.t)
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-
-    @contextmanager
-    def read(self) -> Iterator[Tx]:
-        with self._lock:
-            conn = self._connection()
-            cursor = conn.cursor()
-            cursor.execute("BEGIN")
-            try:
-                yield Tx(cursor, "sqlite", self.t)
-            finally:
-                conn.rollback()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+    def _setup(self, tx: Tx) -> None:
+        for statement in [*self.ddl("BLOB", "INTEGER PRIMARY KEY"), *_sqlite_triggers()]:
+            tx.execute(statement)
 
     def reopened(self) -> SQLiteAuditStore:
         """The same file on a new connection, for reading (a forked process must never use its
@@ -215,65 +142,35 @@ class PostgresAuditStore(AuditStore):
         self.datastore = datastore
         self.schema: str = datastore.schema
         self.t = {name: f'"{self.schema}".{name}' for name in TABLES}
-        self._owner = owner
-        self._ready = False
+        self.db = PostgresDatabase(
+            datastore, owner=owner, setup=self._setup, setup_lock=self._key("ddl")
+        )
 
     @classmethod
     def from_env(cls, env: dict[str, str], app_name: str = "LearningTeams") -> PostgresAuditStore:
-        from eventsourcing.postgres import PostgresFactory
-        from eventsourcing.utils import Environment
-
-        factory = PostgresFactory(Environment(app_name, env))
-        return cls(factory.datastore, owner=factory)
+        """The store on a pool of its own."""
+        db = PostgresDatabase.from_env(env, app_name=app_name)
+        return cls(db.datastore, owner=db)
 
     def _key(self, lock: str) -> int:
-        digest = hashlib.sha256(f"ltflow-audit:{self.schema}:{lock}".encode()).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
+        return advisory_key("ltflow-audit", self.schema, lock)
 
-    def _prepare(self) -> None:
-        if self._ready:
-            return
-        with self.datastore.get_connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._key("ddl"),))
-            for statement in self.ddl("BYTEA", "BIGINT PRIMARY KEY"):
-                conn.execute(statement)
-            conn.execute(
-                f'CREATE OR REPLACE FUNCTION "{self.schema}".lta_append_only() RETURNS trigger '
-                "LANGUAGE plpgsql AS $$ BEGIN "
-                "RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$"
+    def _setup(self, tx: Tx) -> None:
+        for statement in self.ddl("BYTEA", "BIGINT PRIMARY KEY"):
+            tx.execute(statement)
+        tx.execute(
+            f'CREATE OR REPLACE FUNCTION "{self.schema}".lta_append_only() RETURNS trigger '
+            "LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$"
+        )
+        for table in TABLES:
+            exists = tx.fetchone(
+                "SELECT 1 FROM pg_trigger WHERE tgname = ? AND tgrelid = ?::regclass",
+                (f"{table}_append_only", self.t[table]),
             )
-            for table in TABLES:
-                exists = conn.execute(
-                    "SELECT 1 FROM pg_trigger WHERE tgname = %s AND tgrelid = %s::regclass",
-                    (f"{table}_append_only", self.t[table]),
-                ).fetchone()
-                if exists is None:
-                    conn.execute(
-                        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE"
-                        f" ON {self.t[table]} FOR EACH STATEMENT"
-                        f' EXECUTE FUNCTION "{self.schema}".lta_append_only()'
-                    )
-        self._ready = True
-
-    @contextmanager
-    def write(self, lock: str) -> Iterator[Tx]:
-        from psycopg.rows import tuple_row
-
-        self._prepare()
-        with self.datastore.get_connection() as conn, conn.transaction():
-            cursor = conn.cursor(row_factory=tuple_row)
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (self._key(lock),))
-            yield Tx(cursor, "postgres", self.t)
-
-    @contextmanager
-    def read(self) -> Iterator[Tx]:
-        from psycopg.rows import tuple_row
-
-        self._prepare()
-        with self.datastore.get_connection() as conn, conn.transaction():
-            yield Tx(conn.cursor(row_factory=tuple_row), "postgres", self.t)
-
-    def close(self) -> None:
-        if self._owner is not None:
-            self._owner.close()
-            self._owner = None
+            if exists is None:
+                tx.execute(
+                    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE"
+                    f" ON {self.t[table]} FOR EACH STATEMENT"
+                    f' EXECUTE FUNCTION "{self.schema}".lta_append_only()'
+                )

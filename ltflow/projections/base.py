@@ -15,13 +15,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+from ltflow.store.sql import Dialect, Row
 
 if TYPE_CHECKING:
     from ltflow.projections.team_detail import TeamDetailView
 
-Dialect = Literal["sqlite", "postgres"]
-Row = tuple[Any, ...]
+__all__ = ["ColumnType", "Dialect", "ProjectionError", "Row", "Table", "TeamProjection"]
+
 #: Column types, the same words on both backends (times are stored as UTC ISO 8601 text,
 #: which sorts chronologically and reads back the same everywhere).
 ColumnType = Literal["TEXT", "INTEGER", "BIGINT"]
