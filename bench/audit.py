@@ -37,7 +37,7 @@ from typing import Literal
 
 from bench import teams as bulk
 from ltflow.aggregates import vocabulary as c
-from ltflow.application import LearningTeams, team_id_for
+from ltflow.aggregates.application import LearningTeams, team_id_for
 from ltflow.audit import Accessor, Audit
 from ltflow.audit.offline import check_export
 from ltflow.audit.point_in_time import as_of, team_events

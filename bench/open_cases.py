@@ -45,8 +45,8 @@ from temporalio.worker import Worker
 from bench import common
 from bench import teams as bulk
 from bench.procs import rss_kib, server_pid
+from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.learning_team import LearningTeam
-from ltflow.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.logs import configure_logging
 from ltflow.workflows.learning_team import PHASE, workflow_id_for

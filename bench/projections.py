@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench import teams as bulk
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.logs import configure_logging
 from ltflow.projections.runner import ProjectionRunner

@@ -129,7 +129,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "team":
         return asyncio.run(_team(args, settings))
     if args.command == "participant":
-        from ltflow.erasure import erase_participant
+        from ltflow.privacy.erasure import erase_participant
 
         summary = asyncio.run(
             erase_participant(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
 
 PG = {

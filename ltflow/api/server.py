@@ -20,9 +20,9 @@ import uvicorn
 from fastapi import FastAPI
 from temporalio.worker import Worker
 
+from ltflow.aggregates.application import LearningTeams
 from ltflow.api.app import create_app
 from ltflow.api.auth import TokenRegistry, ephemeral_token, registry_for
-from ltflow.application import LearningTeams
 from ltflow.audit.sealer import SealService
 from ltflow.audit.service import Audit
 from ltflow.config import Settings

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from ltflow.application import team_id_for
+from ltflow.aggregates.application import team_id_for
 from ltflow.audit import render
 from ltflow.audit.access_log import Accessor
 from ltflow.audit.findings import Finding

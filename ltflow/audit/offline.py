@@ -37,7 +37,7 @@ from ltflow.audit.findings import Finding
 from ltflow.audit.verify import VerifyReport
 
 _READABLE_TIMES = (("occurred_at", "occurred_at"), ("timestamp", "recorded_at"))
-#: How :mod:`ltflow.privacy` marks a personal field sealed under a participant's key.
+#: How :mod:`ltflow.privacy.fields` marks a personal field sealed under a participant's key.
 SEALED_PREFIX = "ltflow-pii:"
 
 
@@ -142,8 +142,8 @@ def _hex(text: Any) -> bytes:
 
 def _readable_matches(state: bytes, readable: Any) -> bool:
     """Where the stored state is plain JSON, the readable part must say the same (personal
-    fields sealed per participant, see :mod:`ltflow.privacy`, can only be read with their key,
-    so there any readable value is accepted: the bytes are what the chain covers)."""
+    fields encrypted per participant, :mod:`ltflow.privacy.fields`, can only be read with their
+    key, so there any readable value is accepted: the bytes are what the chain covers)."""
     try:
         stored = json.loads(state)
     except (UnicodeDecodeError, json.JSONDecodeError):

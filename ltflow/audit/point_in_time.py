@@ -22,8 +22,8 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.errors import LtflowError, TeamNotFoundError
-from ltflow.application import LearningTeams
 from ltflow.projections.team_detail import TeamDetailView, fold_team_detail
 from ltflow.projections.team_models import TeamEvent
 from ltflow.store.decode import EventDecoder

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ltflow.application import StoredFact
+from ltflow.aggregates.application import StoredFact
 from ltflow.audit.access_log import AccessEntry
 from ltflow.audit.findings import Finding
 from ltflow.audit.point_in_time import PointInTime

@@ -17,8 +17,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from ltflow.aggregates.application import LearningTeams, StoredFact
 from ltflow.aggregates.errors import LtflowError, TeamNotFoundError
-from ltflow.application import LearningTeams, StoredFact
 from ltflow.audit import access_log, crosschecks, ledger
 from ltflow.audit.access_log import AccessEntry, Accessor
 from ltflow.audit.export import ExportInput, ExportSummary, write_export

@@ -19,8 +19,8 @@ from uuid import UUID
 from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 
+from ltflow.aggregates.application import LearningTeams, StoredFact
 from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
-from ltflow.application import LearningTeams, StoredFact
 from ltflow.config import Settings
 from ltflow.demo import narrative
 from ltflow.workflows.client import LtflowClient

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Self
 
-    from ltflow.application import LearningTeams
+    from ltflow.aggregates.application import LearningTeams
     from ltflow.config import Settings
 
 log = structlog.get_logger("ltflow.projections")

@@ -6,8 +6,8 @@
   exclusive write transactions (used by the view store, the audit store and the key stores);
 * :mod:`~ltflow.store.events`: the one raw reader of the event store's table;
 * :mod:`~ltflow.store.decode`: the one decoder of stored events into what readers need;
-* :mod:`~ltflow.store.keys`: the participant key stores.
+* :mod:`~ltflow.store.transcoder`: the event store's JSON transcoder, read faster.
 
-Nothing is imported here: :mod:`ltflow.privacy` imports the key stores, and the decoder imports
-:mod:`ltflow.privacy`.
+The participant key stores (:mod:`ltflow.privacy.keys`) are built on these databases too.
+Nothing is imported here, so a reader of one module loads no other.
 """

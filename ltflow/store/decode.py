@@ -24,10 +24,10 @@ from eventsourcing.utils import resolve_topic
 
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.vocabulary import PERSONAL_FIELDS
-from ltflow.privacy import BatchKeys, ShreddingMapper
+from ltflow.privacy.fields import BatchKeys, ShreddingMapper
 from ltflow.projections.team_models import TeamEvent
 from ltflow.store.events import EventRow
-from ltflow.transcoder import FastJSONTranscoder, has_float
+from ltflow.store.transcoder import FastJSONTranscoder, has_float
 
 _TEAM_EVENTS = (LearningTeam.Event, LearningTeam.TeamConvened)
 #: A team event stores two transcoded values at its top level (``timestamp``, ``occurred_at``).

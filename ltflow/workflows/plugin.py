@@ -27,7 +27,7 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.workflows.activities import LtflowActivities
 from ltflow.workflows.codec import (
@@ -53,17 +53,18 @@ PASSTHROUGH_MODULES = (
     "psycopg",
     "psycopg_pool",
     "ltflow.aggregates",
-    "ltflow.application",
-    "ltflow.workflows.codec",
     "ltflow.config",
+    "ltflow.privacy",
+    "ltflow.store",
+    "ltflow.workflows.activities",
+    "ltflow.workflows.client",
+    "ltflow.workflows.codec",
+    "ltflow.workflows.failures",
     "ltflow.workflows.notifications",
+    "ltflow.workflows.payloads",
     "ltflow.workflows.plugin",
     "ltflow.workflows.runtime",
     "ltflow.workflows.sandbox",
-    "ltflow.workflows.activities",
-    "ltflow.workflows.client",
-    "ltflow.workflows.failures",
-    "ltflow.workflows.payloads",
     "ltflow.workflows.timers",
 )
 DEFAULT_ACTIVITY_THREADS = 16

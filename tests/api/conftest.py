@@ -18,9 +18,9 @@ import pytest
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
+from ltflow.aggregates.application import LearningTeams, StoredFact
 from ltflow.api import create_app
 from ltflow.api.server import running
-from ltflow.application import LearningTeams, StoredFact
 from ltflow.audit.service import Audit
 from ltflow.projections.service import ProjectionService
 from tests.workflows import conftest as workflow_fixtures

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.audit import Accessor, Audit
 from ltflow.config import Settings
 from tests.audit.tamper import Tamper

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.audit import Audit
 from ltflow.audit.crosschecks import check_replay
 from ltflow.config import Settings

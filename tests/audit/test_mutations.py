@@ -14,7 +14,7 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.audit import Audit, ledger
 from ltflow.audit.findings import check_team
 from ltflow.audit.ledger import Head, Sealed

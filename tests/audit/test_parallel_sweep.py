@@ -27,8 +27,8 @@ from uuid import UUID
 import pytest
 
 from bench import teams as bulk
+from ltflow.aggregates.application import LearningTeams, team_id_for
 from ltflow.aggregates.learning_team import LearningTeam
-from ltflow.application import LearningTeams, team_id_for
 from ltflow.audit import Audit, ledger
 from ltflow.audit import scan as sweep
 from ltflow.audit.scan import Range, Scan, cut, forkable, plan

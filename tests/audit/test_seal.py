@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.audit import Audit, ledger, seal
 from ltflow.audit.chain import ZERO
 from ltflow.audit.sealer import SealService

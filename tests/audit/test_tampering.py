@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.audit import Audit
 from ltflow.audit.findings import Finding
 from ltflow.audit.verify import AnchorRef, VerifyReport

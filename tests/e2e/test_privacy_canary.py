@@ -13,11 +13,11 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.demo import narrative
-from ltflow.erasure import erasure_event
-from ltflow.privacy import ERASED
+from ltflow.privacy.erasure import erasure_event
+from ltflow.privacy.fields import ERASED
 from ltflow.projections import learning_library
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore

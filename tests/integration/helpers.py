@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from ltflow.aggregates.application import LearningTeams, RecordResult
 from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
-from ltflow.application import LearningTeams, RecordResult
 from ltflow.demo import narrative
 from tests.conftest import Clock
 

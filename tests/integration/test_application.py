@@ -9,6 +9,7 @@ from uuid import UUID
 
 import pytest
 
+from ltflow.aggregates.application import LearningTeams, team_id_for
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,
     InvalidEventError,
@@ -20,7 +21,6 @@ from ltflow.aggregates.errors import (
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import Phase, Status
 from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
-from ltflow.application import LearningTeams, team_id_for
 from ltflow.config import Settings
 from ltflow.demo import narrative
 from tests.conftest import Clock

@@ -1,6 +1,6 @@
 """The fast read paths decode exactly what the library's own path decodes.
 
-* :class:`~ltflow.transcoder.FastJSONTranscoder` (orjson, then the transcodings) against the
+* :class:`~ltflow.store.transcoder.FastJSONTranscoder` (orjson, then the transcodings) against the
   library's :class:`JSONTranscoder`, on stored events and on generated values;
 * the projections' lean decoding (personal fields opened with each team's keys, fetched once
   per batch) against the shredding mapper, before and after an erasure;
@@ -27,11 +27,11 @@ from eventsourcing.persistence import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.vocabulary import parse_sender_event
-from ltflow.application import LearningTeams
-from ltflow.privacy import ERASED, BatchKeys, ShreddingMapper
+from ltflow.privacy.fields import ERASED, BatchKeys, ShreddingMapper
 from ltflow.projections.log import EventLog, StoredTeamEvent
-from ltflow.transcoder import FastJSONTranscoder
+from ltflow.store.transcoder import FastJSONTranscoder
 from tests.conftest import Clock
 from tests.integration.helpers import run_narrative
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.vocabulary import parse_sender_event
-from ltflow.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.workflows.codec import new_key
 from tests.conftest import Clock

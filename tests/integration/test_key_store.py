@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from ltflow.config import Settings
-from ltflow.privacy import KeyStore, key_store_for
+from ltflow.privacy.keys import KeyStore, key_store_for
 
 
 @pytest.fixture

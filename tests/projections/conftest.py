@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.projections.cli import add_parser
 from ltflow.projections.registry import PROJECTION_NAMES

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.projections.log import EventLog
 from ltflow.projections.registry import PROJECTIONS

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.projections import team_detail, team_overview
 from ltflow.projections.base import ProjectionError, Row, TeamProjection

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ltflow.application import LearningTeams
+from ltflow.aggregates.application import LearningTeams
 from ltflow.store.decode import EventDecoder, StoredTeamEvent
 from ltflow.store.events import event_rows
 from tests.conftest import Clock

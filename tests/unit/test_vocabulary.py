@@ -14,10 +14,10 @@ import pytest
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import TypeAdapter
 
-from ltflow import privacy
 from ltflow.aggregates import rules, state
 from ltflow.aggregates import vocabulary as v
 from ltflow.aggregates.learning_team import EVENT_CLASSES, LearningTeam
+from ltflow.privacy import fields as privacy_fields
 from ltflow.projections import team_fold
 from ltflow.workflows import payloads
 
@@ -66,7 +66,7 @@ def test_every_recorded_type_declares_its_phases_and_the_rulebook_uses_them() ->
 
 
 def test_personal_fields_are_declared_fields_of_events_about_one_participant() -> None:
-    assert privacy.PERSONAL_FIELDS is v.PERSONAL_FIELDS
+    assert privacy_fields.PERSONAL_FIELDS is v.PERSONAL_FIELDS
     assert {n: c.personal for n, c in v.ALL_TYPES.items() if c.personal} == v.PERSONAL_FIELDS
     for name, fields in v.PERSONAL_FIELDS.items():
         model = v.ALL_TYPES[name].model_fields

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from ltflow.aggregates.application import LearningTeams, team_id_for
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,
     InvalidEventError,
@@ -18,7 +19,6 @@ from ltflow.aggregates.errors import (
     WrongPhaseError,
 )
 from ltflow.aggregates.state import Phase, Status
-from ltflow.application import LearningTeams, team_id_for
 from ltflow.config import Settings
 from ltflow.demo import narrative
 from ltflow.workflows.learning_team import workflow_id_for

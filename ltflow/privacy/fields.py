@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -23,22 +23,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 from ltflow.aggregates.state import ERASED_FINGERPRINT
 from ltflow.aggregates.vocabulary import PERSONAL_FIELDS
-from ltflow.store.keys import KeyStore, PostgresKeyStore, SQLiteKeyStore, key_store_for
-
-__all__ = [
-    "ERASED",
-    "PERSONAL_FIELDS",
-    "BatchKeys",
-    "KeyStore",
-    "PostgresKeyStore",
-    "SQLiteKeyStore",
-    "ShreddingMapper",
-    "decode_batch",
-    "key_store_for",
-    "open_with",
-    "seal",
-    "unseal",
-]
+from ltflow.privacy.keys import KeyStore
 
 ERASED = ERASED_FINGERPRINT
 _PREFIX = "ltflow-pii:v1:"
@@ -192,11 +177,3 @@ class ShreddingMapper(Mapper[UUID]):
             compressor=self.compressor,
             keys=self.keys if isinstance(self.keys, BatchKeys) else BatchKeys(self.keys),
         )
-
-
-def decode_batch(mapper: Mapper[Any], stored: Iterable[StoredEvent]) -> list[Any]:
-    """Decode stored events of one batch: :class:`ltflow.store.decode.EventDecoder`."""
-    from ltflow.store.decode import EventDecoder
-
-    rows = [(0, e.originator_id, e.originator_version, e.topic, e.state) for e in stored]
-    return EventDecoder(mapper).decode(rows)

@@ -25,8 +25,9 @@ from ltflow.aggregates.errors import TeamNotFoundError, VersionConflictError
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import Processed, TeamState, TeamSummary, root_event_id, summarize
 from ltflow.config import Settings
-from ltflow.privacy import KeyStore, ShreddingMapper, key_store_for
-from ltflow.transcoder import FastJSONTranscoder
+from ltflow.privacy.fields import ShreddingMapper
+from ltflow.privacy.keys import KeyStore, key_store_for
+from ltflow.store.transcoder import FastJSONTranscoder
 from ltflow.workflows.codec import load_or_create_key_file
 
 #: Team ids are uuid5 of the case_ref in this namespace, so every node derives the same id.
@@ -118,7 +119,7 @@ class LearningTeams(Application[UUID]):
                 base64.b64encode(k).decode()
                 for k in load_or_create_key_file(settings.event_key_file)
             )
-            env["CIPHER_TOPIC"] = "ltflow.at_rest:RotatingAESCipher"
+            env["CIPHER_TOPIC"] = "ltflow.privacy.at_rest:RotatingAESCipher"
             env["CIPHER_KEY"] = keys
         return cls(env=env, keys=key_store_for(settings))
 
