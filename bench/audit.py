@@ -37,12 +37,12 @@ from typing import Literal
 
 from bench import teams as bulk
 from ltflow.aggregates import vocabulary as c
-from ltflow.aggregates.application import LearningTeams, team_id_for
 from ltflow.audit import Accessor, Audit
 from ltflow.audit.offline import check_export
 from ltflow.audit.point_in_time import as_of, team_events
 from ltflow.audit.verify import verify_store, verify_team
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams, team_id_for
 from ltflow.logs import configure_logging
 
 Backend = Literal["sqlite", "postgres"]

@@ -45,9 +45,9 @@ from temporalio.worker import Worker
 from bench import common
 from bench import teams as bulk
 from bench.procs import rss_kib, server_pid
-from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 from ltflow.logs import configure_logging
 from ltflow.workflows.learning_team import PHASE, workflow_id_for
 from ltflow.workflows.payloads import LearningTeamInput

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench import teams as bulk
-from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 from ltflow.logs import configure_logging
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from ltflow.aggregates import vocabulary as c
-from ltflow.aggregates.application import LearningTeams, team_id_for
 from ltflow.aggregates.learning_team import LearningTeam
+from ltflow.eventstore.application import LearningTeams, team_id_for
 
 Pattern = Literal["interleaved", "sequential"]
 PATTERNS: tuple[Pattern, ...] = ("interleaved", "sequential")

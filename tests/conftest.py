@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 
 PG = {
     "POSTGRES_HOST": os.environ.get("POSTGRES_HOST", "127.0.0.1"),

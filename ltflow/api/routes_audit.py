@@ -15,13 +15,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Security
 
-from ltflow.aggregates.application import StoredFact
 from ltflow.api.auth import AUDIT_READ, Principal, bearer_scheme, current_principal, scoped
 from ltflow.api.context import ApiContext, get_context
 from ltflow.api.errors import ERROR_DOCS, ErrorBody
 from ltflow.audit.access_log import Accessor
 from ltflow.audit.point_in_time import By, PointInTime
 from ltflow.audit.verify import VerifyReport
+from ltflow.eventstore.application import StoredFact
 
 if TYPE_CHECKING:
     from ltflow.audit.service import Audit

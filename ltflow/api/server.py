@@ -20,12 +20,12 @@ import uvicorn
 from fastapi import FastAPI
 from temporalio.worker import Worker
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.api.app import create_app
 from ltflow.api.auth import TokenRegistry, ephemeral_token, registry_for
 from ltflow.audit.sealer import SealService
 from ltflow.audit.service import Audit
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.service import ProjectionService
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from ltflow.aggregates.application import team_id_for
 from ltflow.audit import render
 from ltflow.audit.access_log import Accessor
 from ltflow.audit.findings import Finding
 from ltflow.audit.service import Audit
 from ltflow.audit.verify import AnchorRef, VerifyReport
 from ltflow.config import Settings
+from ltflow.eventstore.application import team_id_for
 
 OK, FAILED, USAGE = 0, 1, 2
 

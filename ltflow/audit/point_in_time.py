@@ -22,11 +22,10 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.errors import LtflowError, TeamNotFoundError
+from ltflow.eventstore.application import LearningTeams
+from ltflow.eventstore.decode import EventDecoder, TeamEvent
 from ltflow.projections.team_detail import TeamDetailView, fold_team_detail
-from ltflow.projections.team_models import TeamEvent
-from ltflow.store.decode import EventDecoder
 from ltflow.store.events import event_rows
 
 By = Literal["version", "recorded", "occurred"]

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ltflow.aggregates.application import StoredFact
 from ltflow.audit.access_log import AccessEntry
 from ltflow.audit.findings import Finding
 from ltflow.audit.point_in_time import PointInTime
 from ltflow.audit.verify import VerifyReport
+from ltflow.eventstore.application import StoredFact
 
 
 def _t(moment: datetime | None) -> str:

@@ -17,7 +17,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from ltflow.aggregates.application import LearningTeams, StoredFact
 from ltflow.aggregates.errors import LtflowError, TeamNotFoundError
 from ltflow.audit import access_log, crosschecks, ledger
 from ltflow.audit.access_log import AccessEntry, Accessor
@@ -30,6 +29,7 @@ from ltflow.audit.source import EventSource
 from ltflow.audit.store import AuditStore
 from ltflow.audit.verify import AnchorRef, VerifyReport, verify_store, verify_team
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams, StoredFact
 
 
 def _utc_now() -> datetime:

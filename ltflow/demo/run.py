@@ -19,10 +19,10 @@ from uuid import UUID
 from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 
-from ltflow.aggregates.application import LearningTeams, StoredFact
 from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.config import Settings
 from ltflow.demo import narrative
+from ltflow.eventstore.application import LearningTeams, StoredFact
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import workflow_id_for
 from ltflow.workflows.plugin import LtflowPlugin

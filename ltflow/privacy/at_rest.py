@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Cipher
 from eventsourcing.utils import Environment
 
-from ltflow.workflows.codec import key_id, parse_keys
+from ltflow.privacy.keyring import key_id, parse_keys
 
 MAGIC = b"LT\x01"
 _KID = 4

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.errors import WrongPhaseError
 from ltflow.aggregates.state import TeamSummary
 from ltflow.aggregates.vocabulary import ParticipantErased
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 
 
 def erasure_event(participant_id: str, reason: str | None) -> ParticipantErased:

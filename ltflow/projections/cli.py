@@ -179,7 +179,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
 
 @contextmanager
 def _runner(settings: Settings, *, batch_size: int = 20_000) -> Iterator[ProjectionRunner]:
-    from ltflow.aggregates.application import LearningTeams
+    from ltflow.eventstore.application import LearningTeams
 
     app = LearningTeams.from_settings(settings)
     store = ViewStore.from_settings(settings)

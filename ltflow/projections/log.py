@@ -1,7 +1,7 @@
 """The application's notification log, as the projections read it.
 
 Rows come from the one reader of the events table (:mod:`ltflow.store.events`) a batch at a
-time, and are decoded by the one decoder (:mod:`ltflow.store.decode`): exactly as the
+time, and are decoded by the one decoder (:mod:`ltflow.eventstore.decode`): exactly as the
 application's mapper decodes them, the lean way wherever that gives the same values, with the
 sealed personal fields of each batch opened with keys looked up once. On PostgreSQL
 :meth:`EventLog.listen` waits for the ``NOTIFY`` the library's recorder sends in every insert
@@ -17,8 +17,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder
 
-from ltflow.projections.team_models import TeamEvent
-from ltflow.store.decode import EventDecoder, StoredTeamEvent
+from ltflow.eventstore.decode import EventDecoder, StoredTeamEvent, TeamEvent
 from ltflow.store.events import event_rows
 
 __all__ = ["EventLog", "StoredTeamEvent", "Waiter"]

@@ -27,12 +27,13 @@ from uuid import UUID
 import structlog
 from eventsourcing.application import Application
 
+from ltflow.eventstore.decode import TeamEvent
 from ltflow.projections import team_detail
 from ltflow.projections.base import ProjectionError, Row, TeamProjection
 from ltflow.projections.log import EventLog
 from ltflow.projections.registry import PROJECTIONS
 from ltflow.projections.store import PREFIX, Tx, ViewStore
-from ltflow.projections.team_models import TeamDetailView, TeamEvent
+from ltflow.projections.team_models import TeamDetailView
 
 log = structlog.get_logger("ltflow.projections")
 TRACKING = "tracking"

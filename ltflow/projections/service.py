@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Self
 
-    from ltflow.aggregates.application import LearningTeams
     from ltflow.config import Settings
+    from ltflow.eventstore.application import LearningTeams
 
 log = structlog.get_logger("ltflow.projections")
 #: Failures worth waiting out (a database restarting, a lock held too long).

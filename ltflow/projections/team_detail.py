@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from ltflow.aggregates.vocabulary import Policy
+from ltflow.eventstore.decode import TeamEvent
 from ltflow.projections.base import ProjectionError, Row, Table, TeamProjection, iso
 from ltflow.projections.team_fold import STEPS
-from ltflow.projections.team_models import TeamDetailView, TeamEvent
+from ltflow.projections.team_models import TeamDetailView
 
 if TYPE_CHECKING:
     from ltflow.projections.store import ViewStore

@@ -8,31 +8,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import cached_property
-from typing import Any, Literal, Protocol
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltflow.aggregates.phases import Phase, Status
 from ltflow.aggregates.vocabulary import Policy
-
-
-class TeamEvent(Protocol):
-    """A stored team event as the fold reads it (``LearningTeam.Event`` and ``TeamConvened``,
-    or the lean :class:`~ltflow.projections.log.StoredTeamEvent` the runner decodes)."""
-
-    @property
-    def TYPE(self) -> str: ...
-    @property
-    def originator_id(self) -> Any: ...
-    @property
-    def originator_version(self) -> int: ...
-    @property
-    def occurred_at(self) -> datetime: ...
-    @property
-    def actor(self) -> str: ...
-    @property
-    def payload(self) -> dict[str, Any]: ...
 
 
 class _View(BaseModel):

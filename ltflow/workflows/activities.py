@@ -30,7 +30,7 @@ from ltflow.workflows.payloads import (
 )
 
 if TYPE_CHECKING:
-    from ltflow.aggregates.application import LearningTeams
+    from ltflow.eventstore.application import LearningTeams
     from ltflow.workflows.notifications import Notifier
 
 log = structlog.get_logger("ltflow.activities")

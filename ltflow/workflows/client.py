@@ -14,8 +14,8 @@ from temporalio import common
 from temporalio.client import Client, WithStartWorkflowOperation
 
 from ltflow.aggregates import vocabulary as v
-from ltflow.aggregates.application import team_id_for
 from ltflow.aggregates.state import TeamState, TeamSummary
+from ltflow.eventstore.application import team_id_for
 from ltflow.workflows.failures import as_domain_errors
 from ltflow.workflows.learning_team import LearningTeamWorkflow, workflow_id_for
 from ltflow.workflows.payloads import (

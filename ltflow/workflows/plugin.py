@@ -27,15 +27,11 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
+from ltflow.privacy.keyring import load_or_create_key_file, parse_keys
 from ltflow.workflows.activities import LtflowActivities
-from ltflow.workflows.codec import (
-    EncryptionCodec,
-    load_or_create_key_file,
-    parse_keys,
-    with_host_codec,
-)
+from ltflow.workflows.codec import EncryptionCodec, with_host_codec
 from ltflow.workflows.learning_team import LearningTeamWorkflow
 from ltflow.workflows.notifications import Notifier, notifier_for
 from ltflow.workflows.sandbox import DirectContextRunner

@@ -18,10 +18,10 @@ import pytest
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
-from ltflow.aggregates.application import LearningTeams, StoredFact
 from ltflow.api import create_app
 from ltflow.api.server import running
 from ltflow.audit.service import Audit
+from ltflow.eventstore.application import LearningTeams, StoredFact
 from ltflow.projections.service import ProjectionService
 from tests.workflows import conftest as workflow_fixtures
 from tests.workflows.conftest import Stack, make_stack_factory

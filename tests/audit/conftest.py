@@ -8,9 +8,9 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.audit import Accessor, Audit
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 from tests.audit.tamper import Tamper
 from tests.conftest import Clock
 from tests.integration.helpers import run_narrative

@@ -7,11 +7,11 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.audit import Audit
 from ltflow.audit.crosschecks import check_replay
 from ltflow.config import Settings
 from ltflow.demo import narrative
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore
 from ltflow.projections.team_detail import TABLE

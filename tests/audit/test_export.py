@@ -103,8 +103,8 @@ def test_an_export_of_a_tampered_store_says_so_and_fails_offline(
 def test_an_export_under_encryption_at_rest_still_verifies(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from ltflow.aggregates.application import LearningTeams
     from ltflow.config import Settings
+    from ltflow.eventstore.application import LearningTeams
     from tests.conftest import Clock
     from tests.integration.helpers import run_narrative
 

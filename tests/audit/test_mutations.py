@@ -14,11 +14,11 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.audit import Audit, ledger
 from ltflow.audit.findings import check_team
 from ltflow.audit.ledger import Head, Sealed
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 from tests.audit.conftest import AUDITOR
 from tests.audit.tamper import Tamper
 from tests.conftest import Clock

@@ -27,13 +27,13 @@ from uuid import UUID
 import pytest
 
 from bench import teams as bulk
-from ltflow.aggregates.application import LearningTeams, team_id_for
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.audit import Audit, ledger
 from ltflow.audit import scan as sweep
 from ltflow.audit.scan import Range, Scan, cut, forkable, plan
 from ltflow.audit.source import canonical
 from ltflow.audit.verify import verify_store
+from ltflow.eventstore.application import LearningTeams, team_id_for
 from tests.audit.tamper import Tamper
 
 #: Set in the fresh process that runs these cases with real forks.

@@ -7,11 +7,11 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.state import Phase, Status
 from ltflow.api.errors import status_for
 from ltflow.audit import Audit
 from ltflow.audit.point_in_time import AuditQueryError, as_of, team_events
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.team_detail import fold_team_detail
 from tests.audit.conftest import AUDITOR, sqlite_only
 

@@ -9,10 +9,10 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.audit import Audit, ledger, seal
 from ltflow.audit.chain import ZERO
 from ltflow.audit.sealer import SealService
+from ltflow.eventstore.application import LearningTeams
 from tests.audit.conftest import AUDITOR
 from tests.conftest import Clock
 from tests.integration.helpers import open_team

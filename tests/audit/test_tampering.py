@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.audit import Audit
 from ltflow.audit.findings import Finding
 from ltflow.audit.verify import AnchorRef, VerifyReport
+from ltflow.eventstore.application import LearningTeams
 from tests.audit.conftest import AUDITOR
 from tests.audit.tamper import Tamper
 from tests.conftest import Clock

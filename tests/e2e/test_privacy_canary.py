@@ -13,9 +13,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.demo import narrative
+from ltflow.eventstore.application import LearningTeams
 from ltflow.privacy.erasure import erasure_event
 from ltflow.privacy.fields import ERASED
 from ltflow.projections import learning_library

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from ltflow.aggregates.application import LearningTeams, RecordResult
 from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.demo import narrative
+from ltflow.eventstore.application import LearningTeams, RecordResult
 from tests.conftest import Clock
 
 FAST_POLICY = {"min_reflection": "P1D", "max_reflection": "P14D"}

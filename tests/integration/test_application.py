@@ -9,7 +9,6 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams, team_id_for
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,
     InvalidEventError,
@@ -23,6 +22,7 @@ from ltflow.aggregates.state import Phase, Status
 from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.config import Settings
 from ltflow.demo import narrative
+from ltflow.eventstore.application import LearningTeams, team_id_for
 from tests.conftest import Clock
 from tests.integration.helpers import open_team, run_narrative, run_steps, steps_until
 

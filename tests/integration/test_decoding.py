@@ -27,8 +27,8 @@ from eventsourcing.persistence import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.vocabulary import parse_sender_event
+from ltflow.eventstore.application import LearningTeams
 from ltflow.privacy.fields import ERASED, BatchKeys, ShreddingMapper
 from ltflow.projections.log import EventLog, StoredTeamEvent
 from ltflow.store.transcoder import FastJSONTranscoder

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.config import Settings
-from ltflow.workflows.codec import new_key
+from ltflow.eventstore.application import LearningTeams
+from ltflow.privacy.keyring import new_key
 from tests.conftest import Clock
 from tests.integration.helpers import open_team, run_steps, steps_until
 

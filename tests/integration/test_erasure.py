@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.aggregates.errors import RuleViolatedError
 from ltflow.aggregates.vocabulary import parse_sender_event
+from ltflow.eventstore.application import LearningTeams
 from ltflow.privacy.fields import ERASED
 from tests.conftest import Clock
 from tests.integration.helpers import run_narrative

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore
 

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.registry import PROJECTIONS
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import Tx, ViewStore

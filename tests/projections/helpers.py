@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ltflow.aggregates.application import LearningTeams
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.registry import PROJECTIONS
 from ltflow.projections.runner import TRACKING
 from ltflow.projections.store import ViewStore

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from ltflow.aggregates import vocabulary as c
-from ltflow.aggregates.application import LearningTeams
+from ltflow.eventstore.application import LearningTeams
 
 Clock = Callable[[], datetime]
 PEOPLE = ["nurse-ann", "doctor-bo", "porter-cy", "family-di", "manager-ed"]

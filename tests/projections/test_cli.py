@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.cli import add_parser
 from ltflow.projections.registry import PROJECTION_NAMES
 from tests.conftest import Clock

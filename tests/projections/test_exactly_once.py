@@ -13,8 +13,8 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.log import EventLog
 from ltflow.projections.registry import PROJECTIONS
 from ltflow.projections.runner import ProjectionRunner

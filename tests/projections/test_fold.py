@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.base import ProjectionError
 from ltflow.projections.team_detail import apply_event, dump, fold_team_detail, load
 from tests.conftest import Clock

@@ -11,7 +11,7 @@ from uuid import UUID
 import pytest
 
 from ltflow.aggregates import vocabulary as c
-from ltflow.aggregates.application import LearningTeams
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections import (
     action_tracker,
     deadlines,

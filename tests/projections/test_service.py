@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.base import ProjectionError
 from ltflow.projections.service import ProjectionService
 from ltflow.projections.team_overview import get_team_overview

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections import team_detail, team_overview
 from ltflow.projections.base import ProjectionError, Row, TeamProjection
 from ltflow.projections.registry import PROJECTIONS

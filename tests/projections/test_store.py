@@ -3,7 +3,7 @@ were (and on PostgreSQL the pool's connections as they were)."""
 
 from __future__ import annotations
 
-from ltflow.aggregates.application import LearningTeams
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import PostgresViewStore, ViewStore
 from tests.conftest import Clock

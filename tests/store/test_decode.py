@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ltflow.aggregates.application import LearningTeams
-from ltflow.store.decode import EventDecoder, StoredTeamEvent
+from ltflow.eventstore.application import LearningTeams
+from ltflow.eventstore.decode import EventDecoder, StoredTeamEvent
 from ltflow.store.events import event_rows
 from tests.conftest import Clock
 from tests.integration.helpers import run_narrative

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.aggregates.application import LearningTeams
+from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.log import EventLog
 from ltflow.store.events import RecorderRows, SQLEventRows, event_rows
 from tests.conftest import Clock

@@ -14,9 +14,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from ltflow.aggregates.application import LearningTeams
 from ltflow.config import Settings
 from ltflow.demo import narrative
+from ltflow.eventstore.application import LearningTeams
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
 from ltflow.workflows.plugin import LtflowPlugin

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from ltflow.aggregates.application import LearningTeams, team_id_for
 from ltflow.aggregates.errors import (
     IdempotencyConflictError,
     InvalidEventError,
@@ -21,6 +20,7 @@ from ltflow.aggregates.errors import (
 from ltflow.aggregates.state import Phase, Status
 from ltflow.config import Settings
 from ltflow.demo import narrative
+from ltflow.eventstore.application import LearningTeams, team_id_for
 from ltflow.workflows.learning_team import workflow_id_for
 from tests.workflows.conftest import Stack
 

@@ -16,15 +16,8 @@ from temporalio.worker import Worker
 
 from ltflow.config import Settings
 from ltflow.demo import narrative
-from ltflow.workflows.codec import (
-    ENCODING,
-    ChainedCodec,
-    EncryptionCodec,
-    key_id,
-    new_key,
-    parse_keys,
-    with_host_codec,
-)
+from ltflow.privacy.keyring import key_id, new_key, parse_keys
+from ltflow.workflows.codec import ENCODING, ChainedCodec, EncryptionCodec, with_host_codec
 from ltflow.workflows.learning_team import workflow_id_for
 from ltflow.workflows.plugin import LtflowPlugin
 from tests.json_client import JsonLtflowClient
@@ -84,7 +77,7 @@ async def test_a_rotated_key_ring_still_opens_what_the_old_key_sealed() -> None:
 
 
 def test_the_embedded_stack_creates_its_key_file_private(tmp_path: Path) -> None:
-    from ltflow.workflows.codec import load_or_create_key_file
+    from ltflow.privacy.keyring import load_or_create_key_file
 
     keys = load_or_create_key_file(tmp_path / "payload.keys")
     assert len(keys) == 1

@@ -26,9 +26,9 @@ from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import Processed, TeamState, TeamSummary, root_event_id, summarize
 from ltflow.config import Settings
 from ltflow.privacy.fields import ShreddingMapper
+from ltflow.privacy.keyring import load_or_create_key_file
 from ltflow.privacy.keys import KeyStore, key_store_for
 from ltflow.store.transcoder import FastJSONTranscoder
-from ltflow.workflows.codec import load_or_create_key_file
 
 #: Team ids are uuid5 of the case_ref in this namespace, so every node derives the same id.
 TEAM_NAMESPACE = UUID("6f0f7c1e-4b8e-5d2a-9c53-1d7a1e7b2f10")
@@ -242,7 +242,7 @@ class LearningTeams(Application[UUID]):
         return facts
 
     def _facts(self, team_id: UUID) -> Iterator[StoredFact]:
-        from ltflow.store.decode import EventDecoder
+        from ltflow.eventstore.decode import EventDecoder
         from ltflow.store.events import event_rows
 
         rows = event_rows(self.recorder).team_rows([str(team_id)])

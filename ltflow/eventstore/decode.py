@@ -25,7 +25,6 @@ from eventsourcing.utils import resolve_topic
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.vocabulary import PERSONAL_FIELDS
 from ltflow.privacy.fields import BatchKeys, ShreddingMapper
-from ltflow.projections.team_models import TeamEvent
 from ltflow.store.events import EventRow
 from ltflow.store.transcoder import FastJSONTranscoder, has_float
 
@@ -33,6 +32,24 @@ _TEAM_EVENTS = (LearningTeam.Event, LearningTeam.TeamConvened)
 #: A team event stores two transcoded values at its top level (``timestamp``, ``occurred_at``).
 _TYPED = b'"_type_"'
 _TOP_LEVEL_TYPED = 2
+
+
+class TeamEvent(Protocol):
+    """A stored team event as the fold reads it (``LearningTeam.Event`` and ``TeamConvened``,
+    or the lean :class:`StoredTeamEvent` the decoder makes)."""
+
+    @property
+    def TYPE(self) -> str: ...
+    @property
+    def originator_id(self) -> Any: ...
+    @property
+    def originator_version(self) -> int: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
 
 
 class DecodedEvent(TeamEvent, Protocol):
