@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from ltflow.store.sql import Dialect, Row
 
 if TYPE_CHECKING:
-    from ltflow.projections.team_detail import TeamDetailView
+    from ltflow.projections.team_models import TeamDetailView
 
 __all__ = ["ColumnType", "Dialect", "ProjectionError", "Row", "Table", "TeamProjection"]
 
