@@ -72,10 +72,10 @@ ADOPT_STATE = "adopt-state"
 NOTIFY_IN_BACKGROUND = "notify-in-background"
 #: Runs with this marker never sleep longer than :data:`MAX_SLEEP` in one timer.
 CAPPED_SLEEP = "capped-sleep"
-#: The longest single timer. Only a policy stored before the bounds (saturated far in the
-#: future) is due later: the workflow wakes and looks again, and no server is asked for a timer
-#: beyond what its clock arithmetic holds.
-MAX_SLEEP = timedelta(days=3650)
+#: The longest single timer: three years, beyond any timer of a policy within the bounds. Only a
+#: policy stored before them is due later (saturated at the year 9999): the workflow wakes and
+#: looks again, and no server is asked for a timer beyond what its clock arithmetic holds.
+MAX_SLEEP = timedelta(days=1096)
 
 
 def workflow_id_for(team_id: object) -> str:

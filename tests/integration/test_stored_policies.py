@@ -27,6 +27,8 @@ POISON = {"follow_up_for": "P999999999D", "review_every": "PT0.000001S"}
 class StoredDriver(TeamDriver):
     """Opens its team the way an older ltflow stored it: the policy was never bounded."""
 
+    policy: dict[str, str] = POISON
+
     def convene(self, *, theme: str | None = "falls", trigger: str = "incident") -> UUID:
         body: dict[str, Any] = {
             "event_id": "team.convened",
@@ -37,7 +39,7 @@ class StoredDriver(TeamDriver):
             "goal": "Understand how the night shift really works",
             "scope": "Ward 3, nights, last quarter",
             "facilitator": "fac-fiona",
-            "policy": POISON,
+            "policy": self.policy,
         }
         old = c.TeamConvened.model_validate(body, context=bounds.STORED)
         self.team_id = self.app.convene(old, actor="f", received_at=self.clock()).summary.team_id

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from ltflow.aggregates.errors import InvalidEventError
 from ltflow.aggregates.state import Phase
 from ltflow.application import team_id_for
 from ltflow.demo import narrative
+from ltflow.workflows.learning_team import MAX_SLEEP, LearningTeamWorkflow, workflow_id_for
+from ltflow.workflows.payloads import LearningTeamInput
+from tests.conftest import Clock
+from tests.integration.test_stored_policies import StoredDriver
+from tests.projections.scenario import PEOPLE
 from tests.workflows.conftest import Stack
 from tests.workflows.test_learning_team_workflow import run_until, types
 
@@ -68,3 +74,40 @@ async def test_a_two_year_follow_up_fires_no_timer_early(
     )
     assert ended.payload["outcome"] == "period_ended"
     assert (await ts_stack.ltflow.summary(team_id)).phase is Phase.COMMUNICATE
+
+
+async def test_a_team_stored_before_the_bounds_runs_on_without_overflow(
+    ts_stack: Stack, time_env: WorkflowEnvironment
+) -> None:
+    """A follow-up that ends in the year 9999 (saturated): the workflow sleeps three years at a
+    time, records nothing early, and still takes the team's events."""
+    now = await time_env.get_current_time()
+    clock = Clock(now - timedelta(days=30))
+    stored = StoredDriver(ts_stack.app(), clock, f"OLD-{uuid.uuid4().hex[:8]}")
+    stored.policy = {"review_every": "P999999999D", "follow_up_for": "P999999999D"}
+    team_id = stored.convene()
+    stored.through_session_one(PEOPLE[:3], [True, True, True])
+    stored.through_analysis(PEOPLE[:3])
+    stored.through_follow_up(due=date(2026, 4, 1))
+    recorded = len(ts_stack.app().history(team_id))
+
+    await ts_stack.client.start_workflow(
+        LearningTeamWorkflow.run,
+        LearningTeamInput(team_id=team_id, search_attributes=False),
+        id=workflow_id_for(team_id),
+        task_queue=ts_stack.settings.task_queue,
+    )
+    await time_env.sleep(MAX_SLEEP * 2 + timedelta(days=30))
+    handle = ts_stack.client.get_workflow_handle(workflow_id_for(team_id))
+    assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
+    assert len(ts_stack.app().history(team_id)) == recorded
+    timers = [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        async for e in handle.fetch_history_events()
+        if e.HasField("timer_started_event_attributes")
+    ]
+    assert timers == [MAX_SLEEP, MAX_SLEEP, MAX_SLEEP]
+
+    met = {"type": "review.recorded", "event_id": "rev", "criterion_id": "cr-1"}
+    after = await ts_stack.ltflow.send(team_id, {**met, "observed": "all", "met": True}, actor="f")
+    assert after.phase is Phase.COMMUNICATE

@@ -7,7 +7,7 @@ overdue escalation was never recorded, and every later event was refused as team
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
@@ -72,3 +72,28 @@ async def test_an_undeliverable_notification_is_recorded_and_the_case_carries_on
         ]
         assert pending[1].notification.recipient == "fac-ingrid"
         assert "webhook unreachable" in pending[1].error
+
+
+async def test_a_notification_being_retried_holds_up_no_later_timer(
+    time_env: WorkflowEnvironment, stack_factory: Any
+) -> None:
+    """The reminder's notification retries for hours; the overdue escalation 16 s later still
+    fires on time (before the fix it waited for the reminder's last attempt)."""
+    short = {
+        "min_reflection": "PT1S",
+        "max_reflection": "PT20S",
+        "reflection_reminder_before": "PT16S",
+    }
+    down = DownNotifier()
+    async with stack_factory(time_env, search_attributes=False, notifier=down) as stack:
+        body = narrative.convene(case_ref=f"VIM-{uuid.uuid4().hex[:10]}", policy=short)
+        team_id = (await stack.ltflow.open_team(body, actor="f")).team_id
+        await run_until(stack, time_env, team_id, "done-1")
+        await time_env.sleep(timedelta(minutes=10))
+
+        history = stack.app().history(team_id)
+        opened = next(f for f in history if f.type == "reflection.opened")
+        overdue = [f for f in history if f.type == "reflection.overdue"]
+        assert len(overdue) == 1, "the escalation waits for the reminder's notification"
+        latest = datetime.fromisoformat(opened.payload["latest"])
+        assert timedelta(0) <= overdue[0].occurred_at - latest < timedelta(seconds=5)
