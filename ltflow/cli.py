@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from ltflow import __version__
+from ltflow.aggregates.bounds import DEV_POLICY_FLOOR
 from ltflow.aggregates.errors import LtflowError
 from ltflow.config import Settings
 from ltflow.logs import configure_logging
@@ -72,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ltflow.audit.cli import add_parser as add_audit
     from ltflow.projections.cli import add_parser as add_projections
+    from ltflow.workflows.notifications_cli import add_parser as add_notifications
 
     add_projections(commands)
     add_audit(commands)
+    add_notifications(commands)
     return parser
 
 
@@ -116,7 +119,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from ltflow.api.server import serve
 
         if args.command == "dev":
-            settings = settings.with_changes(encrypt_at_rest=True)
+            settings = settings.with_changes(
+                encrypt_at_rest=True,
+                min_policy_duration=settings.min_policy_duration or DEV_POLICY_FLOOR,
+            )
         asyncio.run(serve(settings, args.host, args.port, with_worker=args.command == "dev"))
         return OK
     if args.command == "worker":
@@ -198,7 +204,11 @@ async def _team(args: argparse.Namespace, settings: Settings) -> int:
 
     # Parsed once, here, before anything connects: bad input changes nothing.
     body = _read_body(args.body) if hasattr(args, "body") else {}
-    convene = v.parse_convene(body) if args.team_command == "open" else None
+    convene = (
+        v.parse_convene(body, min_policy_duration=settings.policy_floor)
+        if args.team_command == "open"
+        else None
+    )
     event = v.parse_sender_event(body) if args.team_command == "send" else None
     async with temporal_client(settings) as client:
         ltflow = LtflowClient(client, settings.task_queue)

@@ -9,8 +9,11 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+
+from ltflow.aggregates.bounds import DEFAULT_POLICY_FLOOR, MAX_POLICY_DURATION, MIN_POLICY_FLOOR
 
 EventStoreKind = Literal["sqlite", "postgres"]
 LogFormat = Literal["console", "json"]
@@ -44,6 +47,22 @@ class Settings:
     encrypt_at_rest: bool = False
     #: Port of the embedded Temporal dev server (``ltflow dev``/``ltflow worker`` without address).
     embedded_temporal_port: int = 7233
+    #: The shortest policy duration a team may be convened with (``LTFLOW_MIN_POLICY_DURATION``,
+    #: ISO 8601). None: not configured, which is one hour (:attr:`policy_floor`), except in
+    #: ``ltflow dev`` and ``ltflow demo``, which use one second.
+    min_policy_duration: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        floor = self.min_policy_duration
+        if floor is not None and not MIN_POLICY_FLOOR <= floor <= MAX_POLICY_DURATION:
+            raise ValueError(
+                f"LTFLOW_MIN_POLICY_DURATION must be between 1 second and 730 days, not {floor}."
+            )
+
+    @property
+    def policy_floor(self) -> timedelta:
+        """The floor every policy duration of a new team must reach."""
+        return self.min_policy_duration or DEFAULT_POLICY_FLOOR
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +106,7 @@ class Settings:
             encrypt_at_rest=bool(env.get("LTFLOW_EVENT_KEYS"))
             or env.get("LTFLOW_ENCRYPT_AT_REST", "").lower() in ("1", "true", "yes"),
             embedded_temporal_port=int(env.get("LTFLOW_EMBEDDED_TEMPORAL_PORT", "7233")),
+            min_policy_duration=_duration(env, "LTFLOW_MIN_POLICY_DURATION"),
         )
 
     def with_changes(self, **changes: object) -> Settings:
@@ -120,3 +140,18 @@ class Settings:
             env["SQLITE_LOCK_TIMEOUT"] = "10"
         env.update(self.event_store_env)
         return env
+
+
+def _duration(env: Mapping[str, str], name: str) -> timedelta | None:
+    """An ISO 8601 duration (``PT1H``, ``P1D``) from the environment, or None when unset."""
+    from pydantic import TypeAdapter, ValidationError
+
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return TypeAdapter(timedelta).validate_python(text)
+    except ValidationError:
+        raise ValueError(
+            f"{name} must be an ISO 8601 duration such as PT1H, not {text!r}."
+        ) from None

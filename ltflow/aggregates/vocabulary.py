@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ltflow.aggregates import bounds
 from ltflow.aggregates.errors import InvalidEventError
 from ltflow.aggregates.phases import ALL_PHASES, Phase
 
@@ -40,6 +41,10 @@ Ref = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\s/]+$"),
 ]
+#: A business time a sender gives: aware, in the years 1900-2999 (:mod:`ltflow.aggregates.bounds`).
+Moment = Annotated[AwareDatetime, AfterValidator(bounds.within_era)]
+#: A due date a sender gives, in the years 1900-2999.
+Day = Annotated[date, AfterValidator(bounds.day_within_era)]
 EventId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=r"^\S+$")
 ]
@@ -123,7 +128,7 @@ class Command(BaseModel):
 
     type: str
     event_id: EventId
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Moment | None = None
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -183,7 +188,9 @@ class TeamConvened(Command):
     goal: Text
     scope: Text
     facilitator: Name
-    policy: Policy = Field(default_factory=Policy)
+    #: No duration beyond two years (a plain rule); the deployment's floor is judged where the
+    #: event enters (:func:`parse_convene`, the HTTP route, the convene activity).
+    policy: Annotated[Policy, AfterValidator(bounds.within_ceiling)] = Field(default_factory=Policy)
 
     @model_validator(mode="before")
     @classmethod
@@ -224,7 +231,7 @@ class SessionScheduled(Sent):
     type: Literal["session.scheduled"] = "session.scheduled"
     phases = UNTIL_SESSION_TWO
     session: int = Field(ge=1, le=50)
-    at: AwareDatetime
+    at: Moment
 
 
 class PerspectiveShared(Sent):
@@ -290,7 +297,7 @@ class SafetyNetDefined(Sent):
     kind: Literal["micro_action", "experiment"]
     description: Text
     owner: Name
-    due: date | None = None
+    due: Day | None = None
     addresses: list[Ref] = Field(default_factory=list, max_length=100)
     hypothesis: Text | None = None
 
@@ -479,15 +486,20 @@ def parse_sender_event(data: Any) -> Command:
         raise _invalid(exc, "phase event", tag) from None
 
 
-def parse_convene(data: Any) -> TeamConvened:
-    """Validate a ``team.convened`` body."""
+def parse_convene(data: Any, *, min_policy_duration: timedelta | None = None) -> TeamConvened:
+    """Validate a ``team.convened`` body; with ``min_policy_duration`` (the deployment's floor)
+    every policy duration must reach it too."""
     try:
-        return TeamConvened.model_validate(data)
+        convene = TeamConvened.model_validate(data)
     except ValidationError as exc:
         raise _invalid(exc, "team.convened event") from None
+    if min_policy_duration is not None:
+        bounds.check_policy_floor(convene.policy, min_policy_duration)
+    return convene
 
 
 def load_command(type_: str, payload: dict[str, Any]) -> Command:
-    """Rebuild a stored command (trusted input, any type including system events)."""
+    """Rebuild a stored command (trusted input, any type including system events). The bounds
+    of new input are not applied again: what was stored always loads."""
     cls = ALL_TYPES[type_]
-    return cls.model_validate({**payload, "type": type_})
+    return cls.model_validate({**payload, "type": type_}, context=bounds.STORED)

@@ -67,6 +67,7 @@ def create_app(
         clock=clock,
         projections=projections,
         audit=audit,
+        policy_floor=settings.policy_floor,
     )
     app = FastAPI(title="ltflow", version=__version__, description=DESCRIPTION)
     app.state.ltflow = context

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from ltflow.aggregates.bounds import DEFAULT_POLICY_FLOOR
 from ltflow.api.auth import TokenRegistry
 from ltflow.api.metrics import Metrics
 from ltflow.projections.store import ViewStore
@@ -40,6 +41,8 @@ class ApiContext:
     audit: Audit | None = None
     #: How long ``GET /teams/{id}?min_version=`` waits for the read model to catch up.
     read_wait: float = 5.0
+    #: The deployment's shortest policy duration for a new team (``Settings.policy_floor``).
+    policy_floor: timedelta = DEFAULT_POLICY_FLOOR
 
     def wake_projections(self) -> None:
         """The event store changed: let the views catch up now instead of at the next poll."""

@@ -14,6 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response, Security
 
 from ltflow.aggregates import vocabulary as c
+from ltflow.aggregates.bounds import check_policy_floor
 from ltflow.aggregates.state import TeamSummary
 from ltflow.api.auth import EVENTS_WRITE, Principal, bearer_scheme, current_principal, scoped
 from ltflow.api.context import ApiContext, get_context
@@ -45,7 +46,10 @@ async def open_team(
     """A ``team.convened`` body: 201 with the new team, 200 if this case has it already.
 
     Scope ``events:write``. The team id derives from ``case_ref``; the same body again is safe.
+    Every policy duration lies between the deployment's floor and two years.
     """
+    # Judged here, before any I/O, with this deployment's floor (the worker judges it again).
+    check_policy_floor(convene.policy, ctx.policy_floor)
     opened = await ctx.client.open_team_result(convene, actor=caller.actor)
     summary = opened.summary
     request.state.team_id = str(summary.team_id)

@@ -19,6 +19,7 @@ from uuid import UUID
 from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 
+from ltflow.aggregates.bounds import DEV_POLICY_FLOOR
 from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.config import Settings
 from ltflow.demo import narrative
@@ -58,6 +59,8 @@ async def run_demo(settings: Settings, out: Print = print) -> bool:
         embedded_temporal_port=_free_port(),
         task_queue=f"ltflow-demo-{uuid.uuid4().hex[:6]}",
         encrypt_at_rest=True,
+        # The demo's own stack: its seconds-long policy needs the development floor.
+        min_policy_duration=DEV_POLICY_FLOOR,
     )
     out("ltflow demo: a Learning Team after a medication incident, through all seven phases.")
     out(
@@ -83,7 +86,10 @@ async def _run_case(client: Client, settings: Settings, out: Print) -> UUID:
     ltflow = LtflowClient(client, settings.task_queue)
     case_ref = f"DEMO-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     started = time.monotonic()
-    convene = parse_convene(narrative.convene(policy=DEMO_POLICY, case_ref=case_ref))
+    convene = parse_convene(
+        narrative.convene(policy=DEMO_POLICY, case_ref=case_ref),
+        min_policy_duration=settings.policy_floor,
+    )
     summary = await ltflow.open_team(convene, actor="fac-ingrid")
     out(_timeline_line(started, int(summary.phase), f"team opened for case {case_ref}"))
     phase = int(summary.phase)

@@ -10,7 +10,7 @@ import base64
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from ltflow.aggregates import rules
 from ltflow.aggregates import vocabulary as c
+from ltflow.aggregates.bounds import check_policy_floor
 from ltflow.aggregates.errors import TeamNotFoundError, VersionConflictError
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import Processed, TeamState, TeamSummary, root_event_id, summarize
@@ -125,14 +126,26 @@ class LearningTeams(Application[UUID]):
 
     # --- commands -------------------------------------------------------------------------
 
-    def convene(self, cmd: c.TeamConvened, *, actor: str, received_at: datetime) -> RecordResult:
-        """Open a team for ``cmd.case_ref``; the same content again returns the existing team."""
+    def convene(
+        self,
+        cmd: c.TeamConvened,
+        *,
+        actor: str,
+        received_at: datetime,
+        policy_floor: timedelta | None = None,
+    ) -> RecordResult:
+        """Open a team for ``cmd.case_ref``; the same content again returns the existing team.
+
+        ``policy_floor`` is the deployment's shortest policy duration, judged for a new team only
+        (a repeat answers with the team as it was opened)."""
         team_id = team_id_for(cmd.case_ref)
         with self._lock(team_id):
             existing = self._get_or_none(team_id)
             if existing is not None:
                 rules.check_convene_repeat(existing.state, cmd)
                 return RecordResult(summary=summarize(existing.state), duplicate=True)
+            if policy_floor is not None:
+                check_policy_floor(cmd.policy, policy_floor)
             occurred_at = cmd.occurred_at or received_at
             rules.check_occurred_at(None, occurred_at, received_at)
             team = LearningTeam.convene(cmd, team_id=team_id, actor=actor, occurred_at=occurred_at)
@@ -144,7 +157,9 @@ class LearningTeams(Application[UUID]):
                 conflict = False
         if conflict:
             # Someone opened the same case at the same moment: same content is the same team.
-            return self.convene(cmd, actor=actor, received_at=received_at)
+            return self.convene(
+                cmd, actor=actor, received_at=received_at, policy_floor=policy_floor
+            )
         return RecordResult(
             summary=summarize(team.state),
             recorded_versions=[r.domain_event.originator_version for r in recordings],

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
+from ltflow.aggregates.bounds import to_utc
 from ltflow.store.sql import Dialect, Row
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def iso(moment: datetime | None) -> str | None:
     (a whole second's ``+00:00`` sorts before any fraction of it), on every backend."""
     if moment is None:
         return None
-    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
+    return (moment if moment.tzinfo is UTC else to_utc(moment)).isoformat()
 
 
 def iso_date(day: date | None) -> str | None:
@@ -100,7 +101,7 @@ def from_iso(text: str | None) -> datetime | None:
 
 def month_of(moment: datetime) -> str:
     """The calendar month (UTC) a moment falls in, as ``YYYY-MM``."""
-    utc = moment.astimezone(UTC)
+    utc = to_utc(moment)
     return f"{utc.year:04d}-{utc.month:02d}"
 
 

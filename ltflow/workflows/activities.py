@@ -11,6 +11,7 @@ so the workflow that imports it never does either.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -27,11 +28,13 @@ from ltflow.workflows.payloads import (
     RecordEventResult,
     StoreEventResult,
     TeamSummaryInput,
+    UndeliveredNotification,
 )
 
 if TYPE_CHECKING:
     from ltflow.eventstore.application import LearningTeams
     from ltflow.workflows.notifications import Notifier
+    from ltflow.workflows.undelivered import UndeliveredLog
 
 log = structlog.get_logger("ltflow.activities")
 
@@ -39,10 +42,22 @@ log = structlog.get_logger("ltflow.activities")
 class LtflowActivities:
     """The activities, bound to one application (event store) and one notification port."""
 
-    def __init__(self, app_factory: Callable[[], LearningTeams], notifier: Notifier) -> None:
+    def __init__(
+        self,
+        app_factory: Callable[[], LearningTeams],
+        notifier: Notifier,
+        *,
+        policy_floor: timedelta | None = None,
+        undelivered_factory: Callable[[], UndeliveredLog] | None = None,
+    ) -> None:
         self._app_factory = app_factory
         self._app: LearningTeams | None = None
         self.notifier = notifier
+        self._undelivered_factory = undelivered_factory
+        self._undelivered: UndeliveredLog | None = None
+        #: The deployment's floor for new teams' policies (the worker's own setting: this is
+        #: where every door's convene meets the store, whoever sent it).
+        self.policy_floor = policy_floor
 
     @property
     def app(self) -> LearningTeams:
@@ -55,6 +70,9 @@ class LtflowActivities:
         if self._app is not None:
             self._app.close()
             self._app = None
+        if self._undelivered is not None:
+            self._undelivered.close()
+            self._undelivered = None
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -64,6 +82,7 @@ class LtflowActivities:
             self.load_team_state,
             self.read_team_summary,
             self.send_notification,
+            self.record_undelivered,
         ]
 
     @activity.defn(name="ltflow.record_convene")
@@ -73,7 +92,12 @@ class LtflowActivities:
             as_application_errors(),
             structlog.contextvars.bound_contextvars(case_ref=inp.convene.case_ref),
         ):
-            result = self.app.convene(inp.convene, actor=inp.actor, received_at=inp.received_at)
+            result = self.app.convene(
+                inp.convene,
+                actor=inp.actor,
+                received_at=inp.received_at,
+                policy_floor=self.policy_floor,
+            )
             state = self.app.state(result.summary.team_id)
             log.info("team convened", team_id=str(state.team_id), duplicate=result.duplicate)
             return RecordConveneResult(state=state, duplicate=result.duplicate)
@@ -136,3 +160,22 @@ class LtflowActivities:
     def send_notification(self, notification: Notification) -> None:
         """Tell a person through the notification port; failures are retried by Temporal."""
         self.notifier.notify(notification)
+
+    @activity.defn(name="ltflow.record_undelivered")
+    def record_undelivered(self, inp: UndeliveredNotification) -> None:
+        """Keep a notification that every attempt failed to deliver, for an operator to list
+        and send again (``ltflow notifications``); recording it twice keeps one."""
+        note = inp.notification
+        log.warning(
+            "notification undelivered",
+            team_id=str(note.team_id),
+            type=note.type,
+            recipient=note.recipient,
+            occurred_at=note.occurred_at.isoformat(),
+            error=inp.error,
+        )
+        if self._undelivered_factory is None:
+            return  # no table configured (a host's own wiring): the log line is the record
+        if self._undelivered is None:
+            self._undelivered = self._undelivered_factory()
+        self._undelivered.record(inp, datetime.now(UTC))

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 
+from ltflow.workflows import delivery  # workflow code, like this module
+
 with workflow.unsafe.imports_passed_through():
     from ltflow.aggregates import rules
     from ltflow.aggregates import vocabulary as v
@@ -60,12 +62,20 @@ STORE_TIMEOUT = timedelta(seconds=30)
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=100), maximum_interval=timedelta(seconds=5)
 )
-NOTIFY_RETRY = RetryPolicy(maximum_attempts=20, maximum_interval=timedelta(minutes=10))
 #: How long a closed or abandoned team keeps answering repeats of its last events.
 CLOSED_RETENTION = timedelta(days=7)
 #: Runs with this marker adopt the state the store activity answers with; runs begun before it
 #: fold each event themselves (``_record_folding``) until their next continue-as-new.
 ADOPT_STATE = "adopt-state"
+#: Runs with this marker send notifications in the background and record one that cannot be
+#: delivered; runs begun before it awaited the sending, and its failure failed them.
+NOTIFY_IN_BACKGROUND = "notify-in-background"
+#: Runs with this marker never sleep longer than :data:`MAX_SLEEP` in one timer.
+CAPPED_SLEEP = "capped-sleep"
+#: The longest single timer: three years, beyond any timer of a policy within the bounds. Only a
+#: policy stored before them is due later (saturated at the year 9999): the workflow wakes and
+#: looks again, and no server is asked for a timer beyond what its clock arithmetic holds.
+MAX_SLEEP = timedelta(days=1096)
 
 
 def workflow_id_for(team_id: object) -> str:
@@ -86,6 +96,7 @@ class LearningTeamWorkflow:
         self._input: LearningTeamInput | None = None
         self._parked: str | None = None
         self._indexed: tuple[object, ...] | None = None
+        self._deliveries = delivery.Deliveries()
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -105,6 +116,7 @@ class LearningTeamWorkflow:
         while True:
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._deliveries.finished()
                 workflow.continue_as_new(inp.model_copy(update={"state": self._state}))
             if self._state is not None and self._state.status is not Status.ACTIVE:
                 return await self._linger()
@@ -116,8 +128,11 @@ class LearningTeamWorkflow:
         if due is not None and due.command.event_id == self._parked:
             due = None  # it was judged inapplicable; wait for the state to change instead
         timeout: timedelta | None = None
+        capped = False
         if due is not None:
             timeout = max(due.at - workflow.now(), timedelta(0))
+            capped = timeout > MAX_SLEEP and workflow.patched(CAPPED_SLEEP)
+            timeout = MAX_SLEEP if capped else timeout
         try:
             await workflow.wait_condition(
                 lambda: self._changes != seen or self._should_continue_as_new(),
@@ -126,13 +141,15 @@ class LearningTeamWorkflow:
             )
         except TimeoutError:
             assert due is not None
-            await self._fire(due)
+            if not capped:  # a capped sleep woke before the time: the loop looks again
+                await self._fire(due)
 
     async def _linger(self) -> TeamSummary | None:
         """A finished team answers repeats for a while, then the workflow completes."""
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: False, timeout=CLOSED_RETENTION)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._deliveries.finished()
         return summarize(self._state) if self._state is not None else None
 
     async def _fire(self, due: Due) -> None:
@@ -148,22 +165,23 @@ class LearningTeamWorkflow:
                 self._parked = due.command.event_id
                 return
             await self._record(due.command, "system", now)
-        await self._notify(due.command, now)
+        note = self._notification(due.command, now)
+        if workflow.patched(NOTIFY_IN_BACKGROUND):
+            # Sending may take hours of retries while a webhook is down: in the background it
+            # holds up neither the next timer nor the team's events, and its failure is
+            # recorded for an operator instead of failing the case.
+            self._deliveries.start(note)
+        else:
+            await delivery.send(note)
 
-    async def _notify(self, cmd: v.Command, at: datetime) -> None:
+    def _notification(self, cmd: v.Command, at: datetime) -> Notification:
         state = self._require_state()
-        note = Notification(
+        return Notification(
             team_id=state.team_id,
             type=cmd.type,
             occurred_at=at,
             recipient=state.facilitator,
             details=cmd.model_dump(mode="json", exclude={"type", "event_id", "occurred_at"}),
-        )
-        await workflow.execute_activity_method(
-            LtflowActivities.send_notification,
-            note,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=NOTIFY_RETRY,
         )
 
     # --- opening -----------------------------------------------------------------------------

@@ -103,3 +103,10 @@ class Notification(_Payload):
     occurred_at: datetime
     recipient: str
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class UndeliveredNotification(_Payload):
+    """A notification every attempt failed to deliver, and the last attempt's error."""
+
+    notification: Notification
+    error: str

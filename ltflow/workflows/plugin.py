@@ -35,6 +35,7 @@ from ltflow.workflows.codec import EncryptionCodec, with_host_codec
 from ltflow.workflows.learning_team import LearningTeamWorkflow
 from ltflow.workflows.notifications import Notifier, notifier_for
 from ltflow.workflows.sandbox import DirectContextRunner
+from ltflow.workflows.undelivered import UndeliveredLog
 
 #: Modules the workflow sandbox shares with the host instead of re-importing them per run: the
 #: pure modules the workflow uses, and (for a host whose own workflow files import ltflow) the
@@ -62,6 +63,7 @@ PASSTHROUGH_MODULES = (
     "ltflow.workflows.runtime",
     "ltflow.workflows.sandbox",
     "ltflow.workflows.timers",
+    "ltflow.workflows.undelivered",
 )
 DEFAULT_ACTIVITY_THREADS = 16
 
@@ -151,7 +153,10 @@ class LtflowPlugin(SimplePlugin):
         self.settings = settings or Settings.from_env()
         factory = app_factory or (lambda: LearningTeams.from_settings(self.settings))
         self.ltflow_activities = LtflowActivities(
-            factory, notifier or notifier_for(self.settings.webhook_url)
+            factory,
+            notifier or notifier_for(self.settings.webhook_url),
+            policy_floor=self.settings.policy_floor,
+            undelivered_factory=lambda: UndeliveredLog.from_settings(self.settings),
         )
         self._executors: list[ThreadPoolExecutor] = []
         self.codec = payload_codec(self.settings)

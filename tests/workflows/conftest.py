@@ -14,10 +14,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from ltflow.aggregates.bounds import DEV_POLICY_FLOOR
 from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
+from ltflow.workflows.notifications import Notifier
 from ltflow.workflows.payloads import Notification
 from ltflow.workflows.plugin import LtflowPlugin
 from ltflow.workflows.runtime import find_binary
@@ -89,10 +91,16 @@ def make_stack_factory(
         search_attributes: bool,
         app_factory: Callable[[], LearningTeams] | None = None,
         data_dir: Path | None = None,
+        notifier: Notifier | None = None,
     ) -> AsyncIterator[Stack]:
-        settings = Settings(data_dir=data_dir or tmp_path, task_queue=f"tq-{uuid.uuid4().hex[:8]}")
-        notifier = RecordingNotifier()
-        plugin = LtflowPlugin(settings, notifier=notifier, app_factory=app_factory)
+        settings = Settings(
+            data_dir=data_dir or tmp_path,
+            task_queue=f"tq-{uuid.uuid4().hex[:8]}",
+            # The development floor, as in ``ltflow dev``: tests use second-long policies.
+            min_policy_duration=DEV_POLICY_FLOOR,
+        )
+        recording = RecordingNotifier()
+        plugin = LtflowPlugin(settings, notifier=notifier or recording, app_factory=app_factory)
         client = Client(env.client.service_client, namespace=env.client.namespace, plugins=[plugin])
         async with Worker(client, task_queue=settings.task_queue):
             yield Stack(
@@ -101,7 +109,7 @@ def make_stack_factory(
                     client, settings.task_queue, search_attributes=search_attributes
                 ),
                 settings=settings,
-                notifier=notifier,
+                notifier=recording,
                 plugin=plugin,
             )
 

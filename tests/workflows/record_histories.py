@@ -19,6 +19,8 @@ from temporalio.worker import Worker
 from ltflow.config import Settings
 from ltflow.demo import narrative
 from ltflow.workflows.learning_team import workflow_id_for
+from ltflow.workflows.notifications import Notifier
+from ltflow.workflows.payloads import Notification
 from ltflow.workflows.plugin import LtflowPlugin
 from ltflow.workflows.runtime import find_binary
 from tests.json_client import JsonLtflowClient
@@ -29,14 +31,23 @@ HERE = Path(__file__).parent / "histories"
 HISTORY_PAYLOAD_KEY = "bHRmbG93LXJlY29yZGVkLWhpc3Rvcmllcy10ZXN0a2U="
 
 
-async def record(name: str, until: str, extra_sleep: timedelta | None = None) -> Path:
+class DownNotifier:
+    """A notification port that never delivers: every attempt raises."""
+
+    def notify(self, notification: Notification) -> None:
+        raise ConnectionError("webhook unreachable")
+
+
+async def record(
+    name: str, until: str, extra_sleep: timedelta | None = None, notifier: Notifier | None = None
+) -> Path:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(find_binary("temporal-test-server"))
     )
     settings = Settings(
         data_dir=Path(tempfile.mkdtemp()), task_queue="record", payload_keys=HISTORY_PAYLOAD_KEY
     )
-    client = Client(env.client.service_client, plugins=[LtflowPlugin(settings)])
+    client = Client(env.client.service_client, plugins=[LtflowPlugin(settings, notifier=notifier)])
     async with env, Worker(client, task_queue=settings.task_queue):
         ltflow = JsonLtflowClient(client, settings.task_queue, search_attributes=False)
         team_id = (await ltflow.open_team(narrative.convene(case_ref=name), actor="f")).team_id
@@ -57,14 +68,23 @@ async def record(name: str, until: str, extra_sleep: timedelta | None = None) ->
 
 
 #: The workflow code's generation: v1 folded each event itself; v2 adopts the state the store
-#: activity answers with (``adopt-state``).
-GENERATION = "v2"
+#: activity answers with (``adopt-state``); v3 sends notifications in the background and records
+#: the undeliverable ones (``notify-in-background``).
+GENERATION = "v3"
 
 
 async def main() -> None:
     print(await record(f"{GENERATION}-narrative-closed", "closed"))
     print(
         await record(f"{GENERATION}-reflection-overdue", "done-1", extra_sleep=timedelta(days=15))
+    )
+    print(
+        await record(
+            f"{GENERATION}-notification-undelivered",
+            "done-1",
+            extra_sleep=timedelta(days=15),
+            notifier=DownNotifier(),
+        )
     )
 
 

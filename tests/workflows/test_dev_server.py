@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from ltflow.aggregates.bounds import DEV_POLICY_FLOOR
 from ltflow.config import Settings
 from ltflow.demo import narrative
 from ltflow.eventstore.application import LearningTeams
@@ -87,7 +88,9 @@ def free_port() -> int:
 
 async def test_reflection_timers_still_fire_after_a_dev_server_restart(tmp_path: Path) -> None:
     db, port = tmp_path / "temporal.sqlite3", free_port()
-    settings = Settings(data_dir=tmp_path, task_queue="restart")
+    settings = Settings(
+        data_dir=tmp_path, task_queue="restart", min_policy_duration=DEV_POLICY_FLOOR
+    )
     env = await start_dev_server(db, port)
     plugin = LtflowPlugin(settings, notifier=RecordingNotifier())
     client = Client(env.client.service_client, namespace="default", plugins=[plugin])
