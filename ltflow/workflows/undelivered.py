@@ -3,11 +3,11 @@
 When every attempt to deliver a notification has failed, the workflow records it here (through
 the ``ltflow.record_undelivered`` activity) and the case goes on. ``ltflow notifications
 undelivered`` lists what is waiting; ``ltflow notifications retry`` sends it again through the
-configured notification port and marks what went through. The table rides on the read models'
-store plumbing: its own SQLite file in the data dir (``notifications.sqlite3``: it is no read
-model, so rebuilding those never touches it), or a ``ltv_undelivered_notifications`` table
-beside the views on PostgreSQL. A row holds what the notification holds: ids, a type, times and
-the facilitator it was for, never a story.
+configured notification port and marks what went through. The table rides on the store plumbing
+(:mod:`ltflow.store`): its own SQLite file in the data dir (``notifications.sqlite3``: it is no
+read model, so rebuilding those never touches it), or a ``ltv_undelivered_notifications`` table
+in the event store's schema on PostgreSQL. A row holds what the notification holds: ids, a
+type, times and the facilitator it was for, never a story.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import structlog
 from pydantic import BaseModel
 
 from ltflow.config import Settings
-from ltflow.projections.store import PostgresViewStore, SQLiteViewStore, ViewStore
+from ltflow.store.postgres import PostgresDatabase
+from ltflow.store.sql import Database, Tx, advisory_key
+from ltflow.store.sqlite import SQLiteDatabase
 from ltflow.workflows.notifications import Notifier
 from ltflow.workflows.payloads import Notification, UndeliveredNotification
 
@@ -28,6 +30,7 @@ log = structlog.get_logger("ltflow.workflows.undelivered")
 
 NOTIFICATIONS_FILE = "notifications.sqlite3"
 TABLE = "undelivered_notifications"
+PG_TABLE = f"ltv_{TABLE}"
 _COLUMNS = "team_id, type, occurred_at, recipient, notification, error, recorded_at, resent_at"
 _DDL = (
     "CREATE TABLE IF NOT EXISTS {t} (team_id TEXT NOT NULL, type TEXT NOT NULL,"
@@ -35,6 +38,10 @@ _DDL = (
     " error TEXT NOT NULL, recorded_at TEXT NOT NULL, resent_at TEXT,"
     " PRIMARY KEY (team_id, type, occurred_at))"
 )
+
+
+def _create(tx: Tx, table: str) -> None:
+    tx.execute(_DDL.format(t=table))
 
 
 class UndeliveredEntry(BaseModel):
@@ -49,32 +56,31 @@ class UndeliveredEntry(BaseModel):
 class UndeliveredLog:
     """The undelivered notifications of one ltflow installation."""
 
-    def __init__(self, store: ViewStore) -> None:
-        self.store = store
-        self.table = store.table(TABLE)
-        self._prepared = False
+    def __init__(self, db: Database, table: str) -> None:
+        self.db, self.table = db, table
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UndeliveredLog:
         """The table that goes with the configured event store."""
         if settings.event_store == "postgres":
-            return cls(PostgresViewStore(settings.eventsourcing_env()))
-        return cls(SQLiteViewStore(Path(settings.data_dir) / NOTIFICATIONS_FILE))
+
+            def setup(tx: Tx) -> None:  # run at the first transaction, when pg is there
+                _create(tx, pg.qualified(PG_TABLE))
+
+            pg = PostgresDatabase.from_env(
+                settings.eventsourcing_env(), setup=setup, setup_lock=advisory_key(PG_TABLE)
+            )
+            return cls(pg, pg.qualified(PG_TABLE))
+        path = Path(settings.data_dir) / NOTIFICATIONS_FILE
+        return cls(SQLiteDatabase(path, setup=lambda tx: _create(tx, TABLE)), TABLE)
 
     def close(self) -> None:
-        self.store.close()
-
-    def _prepare(self) -> None:
-        if not self._prepared:
-            with self.store.write() as tx:
-                tx.execute(_DDL.format(t=self.table))
-            self._prepared = True
+        self.db.close()
 
     def record(self, undelivered: UndeliveredNotification, at: datetime) -> None:
         """Keep ``undelivered`` for an operator; recording the same one twice keeps one row."""
-        self._prepare()
         note = undelivered.notification
-        with self.store.write() as tx:
+        with self.db.write() as tx:
             tx.execute(
                 f"INSERT INTO {self.table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)"
                 " ON CONFLICT (team_id, type, occurred_at) DO NOTHING",
@@ -83,8 +89,7 @@ class UndeliveredLog:
 
     def pending(self) -> list[UndeliveredEntry]:
         """What has not been delivered yet, oldest first."""
-        self._prepare()
-        with self.store.read() as tx:
+        with self.db.read() as tx:
             rows = tx.fetchall(
                 f"SELECT notification, error, recorded_at FROM {self.table}"
                 " WHERE resent_at IS NULL ORDER BY recorded_at, occurred_at, team_id, type"
@@ -100,8 +105,7 @@ class UndeliveredLog:
 
     def mark(self, note: Notification, *, resent_at: datetime | None, error: str = "") -> None:
         """After a retry: delivered at ``resent_at``, or failed again with ``error``."""
-        self._prepare()
-        with self.store.write() as tx:
+        with self.db.write() as tx:
             if resent_at is not None:
                 tx.execute(
                     f"UPDATE {self.table} SET resent_at = ?"
