@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from ltflow.audit import access_log, chain, ledger
 from ltflow.audit.findings import Finding, TeamCheck, check_team, unanchored_note
@@ -20,9 +20,17 @@ from ltflow.audit.scan import scan
 from ltflow.audit.source import EventSource, RawRow
 from ltflow.audit.store import AuditStore, Tx
 
+#: A check renamed in issue 13 (``docs/contract-as-built.md``), old -> new.
+_RENAMED_CHECKS = {"sealed chain": "anchored chain"}
+
 
 class VerifyReport(BaseModel):
-    """The outcome of a verification; ``ok`` is False when any finding is a failure."""
+    """The outcome of a verification; ``ok`` is False when any finding is a failure.
+
+    A report written before issue 13 (in an export's trailer, say) reads back under the new words
+    (its count, its check, and its finding kinds: see ``findings.RENAMED_KINDS``); it is always
+    written with the new ones.
+    """
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -31,8 +39,7 @@ class VerifyReport(BaseModel):
     team_id: str | None = None
     teams: int = 0
     events: int = 0
-    #: Events in the anchored chain. Reports written before issue 13 call it ``sealed``: they
-    #: read back under the new name (an export's trailer), and are always written with it.
+    #: Events in the anchored chain.
     anchored: int = Field(0, validation_alias=AliasChoices("anchored", "sealed"))
     access_entries: int | None = None
     anchor: str | None = None
@@ -40,6 +47,11 @@ class VerifyReport(BaseModel):
     seconds: float = 0.0
     checks: list[str] = []
     findings: list[Finding] = []
+
+    @field_validator("checks")
+    @classmethod
+    def _current_checks(cls, checks: list[str]) -> list[str]:
+        return [_RENAMED_CHECKS.get(check, check) for check in checks]
 
     def add(self, findings: Iterable[Finding], check: str | None = None) -> None:
         """Fold more findings (e.g. a cross-check) into the report."""

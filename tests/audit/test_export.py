@@ -115,7 +115,7 @@ def test_an_export_written_before_the_anchor_rename_still_verifies() -> None:
     old = json.loads(lines.splitlines()[-1])["verification"]
     assert (old["sealed"], [f["kind"] for f in old["findings"]]) == (4, ["unsealed"])
     read = VerifyReport.model_validate(old)
-    assert read.anchored == 4
+    assert (read.anchored, read.checks) == (4, ["stored events", "anchored chain", "anchors"])
     assert [(f.kind, f.version, f.failure) for f in read.findings] == [("unanchored", 5, False)]
     written = read.model_dump(mode="json")
     assert "sealed" not in written
