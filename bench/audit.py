@@ -1,4 +1,4 @@
-"""Audit speed: verification, sealing, point-in-time replay and the offline export check.
+"""Audit speed: verification, anchoring, point-in-time replay and the offline export check.
 
     python -m bench.audit                       # full run on SQLite (add --backend postgres)
     python -m bench.audit --smoke               # tiny sizes, as the test suite runs it
@@ -11,7 +11,7 @@ rounds, with its floor measured in the same run on the same rows:
 * **verify**: a team (the 1,000-event case) and the whole store, against the floor "select the
   same rows and SHA-256 each state once" (what any check of the bytes must at least do).
   Target (issue #6 and its successor): the whole store at >= 200,000 events/s.
-* **seal**: the first sealing of the whole store, against the same floor.
+* **anchor**: the first anchoring of the whole store, against the same floor.
 * **replay**: the 1,000-event case as it stood at its last version (decode and fold), against
   decoding alone. Target: <= 30 ms.
 * **offline check** of the case's export, against parsing its JSON lines alone.
@@ -145,7 +145,7 @@ def _measure(audit: Audit, case: uuid.UUID, sizes: Sizes) -> list[Line]:
     tid = str(case)
     store_total = _count(audit)
     floor_store = median_time(lambda: floor_hash(_all_states(audit)), rounds)
-    seal_time = median_time(audit.seal, 1)
+    first = median_time(audit.anchor, 1)  # the first anchoring of the whole store
     case_rows = len(source.rows([tid]))
     floor_case = median_time(lambda: floor_hash([r[3] for r in source.rows([tid])]), rounds)
     verify_case = median_time(lambda: _ok(verify_team(source, store, tid)), rounds)
@@ -160,7 +160,7 @@ def _measure(audit: Audit, case: uuid.UUID, sizes: Sizes) -> list[Line]:
     offline = median_time(lambda: _ok(check_export(lines)), rounds)
     store_rate = store_total / verify_all
     return [
-        Line("seal (whole store)", store_total, "events", seal_time, floor_store, "select+sha256"),
+        Line("anchor (whole store)", store_total, "events", first, floor_store, "select+sha256"),
         Line("verify (one case)", case_rows, "events", verify_case, floor_case, "select+sha256"),
         Line("verify (whole store)", store_total, "events", verify_all, floor_store,
              "select+sha256", _target(store_rate >= STORE_TARGET, f">= {STORE_TARGET:,.0f}/s")),

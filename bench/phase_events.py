@@ -4,7 +4,7 @@
     python -m bench.phase_events --smoke    # tiny sizes, as the test suite runs it
 
 Both sides run on one file-backed Temporal CLI dev server and one worker (ltflow's plugin on it,
-so every side's payloads are sealed by the same codec). The baseline is an update whose handler
+so every side's payloads are encrypted by the same codec). The baseline is an update whose handler
 does nothing (``bench/bare.py``), run unsandboxed: the strictest floor, which the targets are
 judged against. The same update in the SDK's default sandbox (what a plain Temporal worker runs,
 and what ltflow's workflow runs in) is measured beside it, sequentially. ltflow's side is a real

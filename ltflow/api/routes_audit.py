@@ -88,7 +88,7 @@ async def state(
 
 @router.get("/teams/{team_id}/verify", response_model=VerifyReport, summary="Verify the case")
 async def verify(team_id: UUID, ctx: Context, reader: Reader) -> VerifyReport:
-    """Seal what is stored, then check the case's events against their hash chain and anchors,
+    """Anchor what is stored, then check the case's events against their hash chain and anchors,
     and its read model against a fresh fold. ``ok`` false lists the findings.
     Scope ``audit:read``; the read is logged."""
     return await asyncio.to_thread(_audit(ctx).verify, team_id, reader)

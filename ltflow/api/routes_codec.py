@@ -1,4 +1,4 @@
-"""A codec server for the Temporal UI and CLI: operators read sealed histories with a token.
+"""A codec server for the Temporal UI and CLI: operators read encrypted histories with a token.
 
 It speaks Temporal's remote codec protocol: ``POST /codec/decode`` and ``POST /codec/encode``
 with ``{"payloads": [{"metadata": {name: base64}, "data": base64}]}``. Decoding shows personal
@@ -79,11 +79,11 @@ def _codec(ctx: ApiContext) -> PayloadCodec:
     return codec
 
 
-@decode_router.post("/decode", response_model=JsonPayloads, summary="Open sealed payloads")
+@decode_router.post("/decode", response_model=JsonPayloads, summary="Decrypt payloads")
 async def decode(body: JsonPayloads, ctx: Context) -> JsonPayloads:
     return _to_json(await _codec(ctx).decode(_to_proto(body)))
 
 
-@encode_router.post("/encode", response_model=JsonPayloads, summary="Seal payloads")
+@encode_router.post("/encode", response_model=JsonPayloads, summary="Encrypt payloads")
 async def encode(body: JsonPayloads, ctx: Context) -> JsonPayloads:
     return _to_json(await _codec(ctx).encode(_to_proto(body)))

@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 
 from ltflow.api.app import create_app
 from ltflow.api.auth import TokenRegistry, ephemeral_token, registry_for
-from ltflow.audit.sealer import SealService
+from ltflow.audit.anchorer import AnchorService
 from ltflow.audit.service import Audit
 from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
@@ -114,10 +114,10 @@ async def serve(
             stack.callback(projections.stop)
         audit = Audit.from_settings(settings, events)
         stack.callback(audit.close)
-        # Seal new events into the hash chain every few seconds: tampering before sealing is
+        # Anchor new events into the hash chain every few seconds: tampering before anchoring is
         # the one window the chain cannot see, so keep it short.
-        sealer = SealService(audit, interval=5.0).start()
-        stack.callback(sealer.stop)
+        anchorer = AnchorService(audit, interval=5.0).start()
+        stack.callback(anchorer.stop)
         client = await stack.enter_async_context(temporal_client(settings))
         if with_worker:
             await stack.enter_async_context(Worker(client, task_queue=settings.task_queue))

@@ -4,8 +4,8 @@ and an access log of every audit read (issue #6; ``docs/audit.md`` for auditors)
 * :mod:`~ltflow.audit.service` — :class:`Audit`, what the CLI and the HTTP API call.
 * :mod:`~ltflow.audit.point_in_time` — the case as it stood at a version or a moment.
 * :mod:`~ltflow.audit.chain` — the hash chain, anchors and access-log digests (pure).
-* :mod:`~ltflow.audit.seal` — extending the chain over new events; how sealing runs;
-  :mod:`~ltflow.audit.sealer` — sealing as a background service.
+* :mod:`~ltflow.audit.anchoring` — extending the chain over new events and anchoring the run;
+  how anchoring runs; :mod:`~ltflow.audit.anchorer` — anchoring as a background service.
 * :mod:`~ltflow.audit.verify`, :mod:`~ltflow.audit.scan`, :mod:`~ltflow.audit.findings` —
   detecting tampering (one team, or the whole store in one sweep) and naming it.
 * :mod:`~ltflow.audit.export`, :mod:`~ltflow.audit.offline` — the JSON Lines export and its

@@ -4,7 +4,7 @@ Every audit read (history, state, verify, export, and reading this log) appends 
 *before* its answer is returned: a read that cannot be logged fails. Entries are append-only
 (no update or delete exists in code, and the store's triggers refuse them) and hash-chained:
 ``digest_n = digest("access", digest_{n-1}, n, at, actor, on_behalf_of, channel, action,
-team_id, detail)``. Each sealing run's anchor records the log's head, so cutting the log short
+team_id, detail)``. Each anchoring run's anchor records the log's head, so cutting the log short
 is detected too.
 """
 

@@ -1,9 +1,13 @@
-"""``ltflow audit history | state | verify | export | seal | log``: the auditor's command line.
+"""``ltflow audit history | state | verify | export | anchor | log``: the auditor's command line.
 
 Wire it into the main parser with :func:`add_parser`; each subcommand sets ``handler``, called as
 ``args.handler(args, settings)`` and returning the exit code: 0 ok, 1 a failed check, 2 a usage
 error. A case is named by its team id or by its ``case_ref``. Every read is recorded in the
 access log under ``--actor`` (default: the operating-system user) and ``--on-behalf-of``.
+
+``ltflow audit seal`` is the deprecated name of ``anchor`` (issue 13: one meaning per word): it
+still works, for the cron jobs and scripts that call it, but is left out of ``--help`` and says
+on standard error that it is deprecated.
 """
 
 from __future__ import annotations
@@ -61,9 +65,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     export.add_argument("team", type=team_ref, help="team id or case_ref")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     export.set_defaults(handler=export_command)
-    seal = commands.add_parser("seal", help="seal newly stored events and print the latest anchor")
-    seal.add_argument("--json", action="store_true", help="machine-readable output")
-    seal.set_defaults(handler=seal_command)
+    anchor = commands.add_parser(
+        "anchor", help="anchor newly stored events and print the latest anchor"
+    )
+    anchor.add_argument("--json", action="store_true", help="machine-readable output")
+    anchor.set_defaults(handler=anchor_command)
+    # No ``help=``: argparse then leaves the old name out of the command list (with
+    # ``help=SUPPRESS`` Python 3.11 would print "==SUPPRESS==" there).
+    deprecated = commands.add_parser(
+        "seal", description="Deprecated: use `ltflow audit anchor` (same options, same output)."
+    )
+    deprecated.add_argument("--json", action="store_true", help="machine-readable output")
+    deprecated.set_defaults(handler=deprecated_seal_command)
     log = commands.add_parser("log", parents=[who], help="the access log (reading it is logged)")
     log.add_argument("team", nargs="?", type=team_ref, help="only this case's entries")
     log.add_argument("--limit", type=int, default=50, help="the last N entries (default 50)")
@@ -209,9 +222,9 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
-def seal_command(args: argparse.Namespace, settings: Settings) -> int:
+def anchor_command(args: argparse.Namespace, settings: Settings) -> int:
     with _audit(settings) as audit:
-        result = audit.seal()
+        result = audit.anchor()
         latest = result.latest
         if latest is None:
             with audit.store.read() as tx:
@@ -222,8 +235,15 @@ def seal_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json({"events": result.events, "teams": len(result.teams), "anchor": ref})
     else:
-        print(f"sealed {result.events} events of {len(result.teams)} teams; latest anchor {ref}")
+        print(f"anchored {result.events} events of {len(result.teams)} teams; latest anchor {ref}")
     return OK
+
+
+def deprecated_seal_command(args: argparse.Namespace, settings: Settings) -> int:
+    """``ltflow audit seal``: :func:`anchor_command` under its old name. The notice goes to
+    standard error, so a script reading standard output (``--json``) sees what ``anchor`` prints."""
+    print("ltflow audit seal is deprecated: use ltflow audit anchor", file=sys.stderr)
+    return anchor_command(args, settings)
 
 
 def log_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,7 +1,7 @@
 """What the audit store holds, as plain records, and the queries that read and append them.
 
-* ``lta_links``: per team and version, the event's digest and its chain link (sealed once).
-* ``lta_anchors``: one row per sealing run, chained: the run's position in the notification
+* ``lta_links``: per team and version, the event's digest and its chain link (written once).
+* ``lta_anchors``: one row per anchoring run, chained: the run's position in the notification
   log, the access log's head, and a digest over the heads of the teams it advanced.
 * ``lta_anchor_heads``: those heads (team, version, link), so each anchor can be recomputed.
 """
@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 from ltflow.audit import chain
 from ltflow.audit.store import Tx
 
-#: ``(version, digest, link, anchor seq)``: one sealed event of a team.
-Sealed = tuple[int, bytes, bytes, int]
+#: ``(version, digest, link, anchor seq)``: one anchored event of a team, as its chain holds it.
+Linked = tuple[int, bytes, bytes, int]
 
 
 class Head(NamedTuple):
@@ -35,7 +35,7 @@ class Head(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Anchor:
-    """One sealing run's commitment, chained to the anchor before it."""
+    """One anchoring run's commitment, chained to the anchor before it."""
 
     seq: int
     position: int
@@ -161,9 +161,9 @@ def heads_of_teams(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Head]]:
     return found
 
 
-def links(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Sealed]]:
-    """The sealed events of these teams, by team, in version order."""
-    found: dict[str, list[Sealed]] = defaultdict(list)
+def links(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Linked]]:
+    """The anchored events of these teams, by team, in version order."""
+    found: dict[str, list[Linked]] = defaultdict(list)
     for start in range(0, len(team_ids), 500):
         where, params = tx.in_list(team_ids[start : start + 500])
         for team, version, digest, link, seq in tx.fetchall(
@@ -172,17 +172,17 @@ def links(tx: Tx, team_ids: Sequence[str]) -> dict[str, list[Sealed]]:
             params,
         ):
             found[team].append((int(version), bytes(digest), bytes(link), int(seq)))
-    for sealed in found.values():
-        sealed.sort()
+    for linked in found.values():
+        linked.sort()
     return found
 
 
-def sealed_teams(tx: Tx) -> list[str]:
+def chained_teams(tx: Tx) -> list[str]:
     return [str(row[0]) for row in tx.fetchall(f"SELECT DISTINCT team_id FROM {tx.t['lta_links']}")]
 
 
-def sealed_heads(tx: Tx, team_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-    """Each team's last sealed version and link (teams never sealed are absent)."""
+def chain_heads(tx: Tx, team_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+    """Each team's last anchored version and link (teams never anchored are absent)."""
     found: dict[str, tuple[int, bytes]] = {}
     table = tx.t["lta_links"]
     for start in range(0, len(team_ids), 500):
@@ -197,7 +197,7 @@ def sealed_heads(tx: Tx, team_ids: Sequence[str]) -> dict[str, tuple[int, bytes]
 
 
 def scan_links(tx: Tx, after: int, upto: int | None) -> list[tuple[int, bytes, int]]:
-    """Sealed links with ``after < position <= upto`` (no upper bound for None), by position:
+    """Anchored links with ``after < position <= upto`` (no upper bound for None), by position:
     ``(position, link, anchor seq)``."""
     sql = f"SELECT position, link, anchor FROM {tx.t['lta_links']} WHERE "
     if upto is None:
@@ -208,7 +208,7 @@ def scan_links(tx: Tx, after: int, upto: int | None) -> list[tuple[int, bytes, i
 
 
 def last_links(tx: Tx, upto: int) -> dict[str, tuple[int, bytes, int]]:
-    """Each team's last sealed link at or before position ``upto``:
+    """Each team's last anchored link at or before position ``upto``:
     ``team -> (version, link, anchor seq)`` (where a sweep of the positions after it picks
     the team's chain up)."""
     table = tx.t["lta_links"]
@@ -226,7 +226,7 @@ def last_links(tx: Tx, upto: int) -> dict[str, tuple[int, bytes, int]]:
 
 
 def teams_at(tx: Tx, positions: Sequence[int]) -> set[str]:
-    """The teams of the sealed links at these positions."""
+    """The teams of the anchored links at these positions."""
     found: set[str] = set()
     for start in range(0, len(positions), 500):
         where, params = tx.in_list(positions[start : start + 500])

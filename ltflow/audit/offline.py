@@ -17,7 +17,7 @@ The check, step by step (``docs/audit.md`` says the same for anyone reimplementi
 4. The trailer's ``events``, ``head``, ``lines`` and ``sha256`` (over every line before it, as
    bytes) must match the file.
 
-A file that passes is internally consistent. That it is *the* history ltflow sealed is shown by
+A file that passes is internally consistent. That it is *the* history ltflow anchored is shown by
 comparing its anchor digests with values recorded outside ltflow (see ``docs/audit.md``).
 """
 
@@ -37,8 +37,8 @@ from ltflow.audit.findings import Finding
 from ltflow.audit.verify import VerifyReport
 
 _READABLE_TIMES = (("occurred_at", "occurred_at"), ("timestamp", "recorded_at"))
-#: How :mod:`ltflow.privacy.fields` marks a personal field sealed under a participant's key.
-SEALED_PREFIX = "ltflow-pii:"
+#: How :mod:`ltflow.privacy.fields` marks a personal field encrypted under a participant's key.
+ENCRYPTED_PREFIX = "ltflow-pii:"
 
 
 class _Invalid(ValueError):
@@ -164,7 +164,7 @@ def _readable_matches(state: bytes, readable: Any) -> bool:
 
 
 def _same(stored: Any, readable: Any) -> bool:
-    if isinstance(stored, str) and stored.startswith(SEALED_PREFIX):
+    if isinstance(stored, str) and stored.startswith(ENCRYPTED_PREFIX):
         return True
     if isinstance(stored, dict):
         return (

@@ -109,10 +109,10 @@ def _criterion(c: Any) -> str:
 def verification(report: VerifyReport) -> str:
     what = {"team": f"team {report.team_id}", "all": "the whole store", "file": "the export"}
     verdict = "OK" if report.ok else "FAILED"
-    sealed = "" if report.scope == "file" else f", {report.sealed} sealed"
+    anchored = "" if report.scope == "file" else f", {report.anchored} anchored"
     lines = [
         f"{verdict}: {what.get(report.scope, report.scope)}: {report.events} events in "
-        f"{report.teams} team(s){sealed}; checked {', '.join(report.checks)} "
+        f"{report.teams} team(s){anchored}; checked {', '.join(report.checks)} "
         f"in {report.seconds * 1000:.1f} ms",
     ]
     if report.anchor:

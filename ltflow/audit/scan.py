@@ -1,9 +1,9 @@
-"""The whole-store pass: every stored row against its sealed link, in one front-to-back sweep.
+"""The whole-store pass: every stored row against its anchored link, in one front-to-back sweep.
 
-Rows are read in notification order, a page at a time, and merged with the sealed links in the
-same order (each link remembers the position of the event it sealed), so both stores are read
+Rows are read in notification order, a page at a time, and merged with the anchored links in the
+same order (each link remembers the position of the event it chains), so both stores are read
 front to back and memory holds one page plus each team's last link. For every row the link is
-recomputed from the team's previous link and the row's bytes and compared with the sealed one
+recomputed from the team's previous link and the row's bytes and compared with the anchored one
 (the link commits to team, version, topic and state, so one comparison covers them all).
 Where a team's links pass from one anchor to the next, its last link must be the head that
 anchor recorded. A team where anything disagrees (a changed byte, a missing or extra row, a
@@ -14,7 +14,7 @@ Untouched teams cost one SHA-256 per event and a few dictionary lookups.
 On a machine with more than one core the sweep runs in parallel (:func:`plan`): the positions
 are cut into ranges, one per process (the caller's own process takes the first; the others are
 forked). A range that does not start at the beginning picks up each team's chain from the
-sealed link of the team's previous version, which the range before it checks against that
+anchored link of the team's previous version, which the range before it checks against that
 event; where a range ends, each team's last place goes back to the caller, who makes the
 anchor-boundary check once every range is in. The verdict is the same as one sweep's.
 """
@@ -36,14 +36,14 @@ from ltflow.audit import chain, ledger
 from ltflow.audit.source import Canon, EventSource, SQLiteEventSource
 from ltflow.audit.store import AuditStore, SQLiteAuditStore
 
-#: A sealed link as the sweep reads it: ``(position, link, anchor seq)``.
+#: An anchored link as the sweep reads it: ``(position, link, anchor seq)``.
 LinkRow = tuple[int, bytes, int]
 #: A stored row as the event store gives it (see :meth:`EventSource.page`).
 RawEvent = tuple[int, Any, int, str, bytes]
 #: A team's place in the sweep: last version, last link, its anchor, the team id as a field,
 #: the team id.
 _Place = tuple[int, bytes, int, bytes, str]
-#: Where a range picks up a team: its last sealed link before the range,
+#: Where a range picks up a team: its last anchored link before the range,
 #: ``(version, link, anchor seq)``.
 _Prior = tuple[int, bytes, int]
 #: Positions ``lo < position <= hi``; ``hi`` None: to the end.
@@ -56,38 +56,38 @@ MIN_RANGE = 20_000
 
 @dataclass
 class Scan:
-    """What the sweep saw: counts, every team, the teams to re-examine, and unsealed versions."""
+    """What the sweep saw: counts, every team, the teams to re-examine, and unanchored versions."""
 
     events: int = 0
-    sealed: int = 0
+    anchored: int = 0
     teams: set[str] = field(default_factory=set)
     suspicious: set[str] = field(default_factory=set)
-    unsealed: dict[str, list[int]] = field(default_factory=dict)
+    unanchored: dict[str, list[int]] = field(default_factory=dict)
 
 
 def scan(
     source: EventSource,
     store: AuditStore,
     heads: Heads | Callable[[], Heads],
-    sealed_upto: int,
+    anchored_upto: int,
     page: int = 20_000,
     ranges: Sequence[Range] | None = None,
 ) -> Scan:
-    """Sweep the store (see the module docstring); ``sealed_upto`` is the last anchor's position;
+    """Sweep the store (see the module docstring); ``anchored_upto`` is the last anchor's position;
     ``heads``: every anchored head, or a function that reads them (and may do other work: in a
     parallel sweep this process calls it while the forked processes, which read the heads for
     themselves, sweep); ``ranges``: how to cut the store (default :func:`plan`; one range is
     one sweep in this process).
     """
     ranges = plan(source, store) if ranges is None else ranges
-    job = _Job(source, store, None if callable(heads) else heads, sealed_upto, page)
+    job = _Job(source, store, None if callable(heads) else heads, anchored_upto, page)
     if len(ranges) > 1 and forkable(source, store):
         parts, known = _in_parallel(job, ranges, heads)
     else:
         known = heads() if callable(heads) else heads
         job = dataclasses.replace(job, heads=known)
         parts = [job.sweep(where) for where in ranges]
-    whole = _Sweep(known, 0, sealed_upto)
+    whole = _Sweep(known, 0, anchored_upto)
     for part in parts:
         whole.take(part)
     with store.read() as tx:
@@ -131,13 +131,13 @@ class _Part:
     """What one range's sweep saw; goes back to the caller (pickled, from a forked process)."""
 
     events: int = 0
-    sealed: int = 0
+    anchored: int = 0
     #: Each team's place at the end of the range, by the store's own id.
     places: dict[Any, _Place] = field(default_factory=dict)
     bad: set[Any] = field(default_factory=set)
     matched: set[tuple[int, str]] = field(default_factory=set)
     lone_links: list[int] = field(default_factory=list)
-    unsealed: dict[str, list[int]] = field(default_factory=dict)
+    unanchored: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -146,7 +146,7 @@ class _Job:
     store: AuditStore
     #: Every anchored head (None: read them from ``store`` first).
     heads: Heads | None
-    sealed_upto: int
+    anchored_upto: int
     page: int
 
     def sweep(self, where: Range) -> _Part:
@@ -156,7 +156,7 @@ class _Job:
         if heads is None:
             with self.store.read() as tx:
                 heads = ledger.head_map(tx)
-        sweep = _Sweep(heads, lo, self.sealed_upto)
+        sweep = _Sweep(heads, lo, self.anchored_upto)
         reader = _Reader(self.source, self.store, lo, hi, self.page)
         more = True
         while more:
@@ -168,7 +168,7 @@ class _Job:
 
 class _Reader:
     """Reads one range front to back: a page of events, the links up to its end and, in a range
-    that does not start at the beginning, the sealed link before each team it meets first."""
+    that does not start at the beginning, the anchored link before each team it meets first."""
 
     def __init__(
         self, source: EventSource, store: AuditStore, lo: int, hi: int | None, page: int
@@ -234,7 +234,7 @@ def _child(job: _Job, where: Range, send: Any) -> None:
     outcome: _Part | BaseException
     own: _Job | None = None
     try:
-        own = _Job(source.reopened(), store.reopened(), job.heads, job.sealed_upto, job.page)
+        own = _Job(source.reopened(), store.reopened(), job.heads, job.anchored_upto, job.page)
         outcome = own.sweep(where)
     except BaseException as error:
         outcome = error
@@ -279,13 +279,13 @@ def _pair(
 class _Sweep:
     """One range's sweep (``lo``: where it starts), or, fed the parts, the whole verdict."""
 
-    def __init__(self, heads: Heads, lo: int, sealed_upto: int) -> None:
+    def __init__(self, heads: Heads, lo: int, anchored_upto: int) -> None:
         self.heads = heads
         self.lo = lo
-        self.sealed_upto = sealed_upto
+        self.anchored_upto = anchored_upto
         self.part = _Part()
         self.canon = Canon()
-        #: Each team's last sealed link before this range, by canonical id (see :class:`_Reader`).
+        #: Each team's last anchored link before this range, by canonical id (see :class:`_Reader`).
         self.priors: dict[str, _Prior] = {}
 
     def merge(self, events: Sequence[RawEvent], links: Sequence[LinkRow]) -> None:
@@ -293,11 +293,11 @@ class _Sweep:
         rows and links left without a partner."""
         part = self.part
         part.events += len(events)
-        part.sealed += len(links)
+        part.anchored += len(links)
         n = len(links)
         if len(events) >= n and list(map(_position, events[:n])) == list(map(_position, links)):
-            self._chain(zip(events, links, strict=False))  # the usual page: every row sealed,
-            lone_events: Sequence[RawEvent] = events[n:]  # then perhaps an unsealed tail
+            self._chain(zip(events, links, strict=False))  # the usual page: every row anchored,
+            lone_events: Sequence[RawEvent] = events[n:]  # then perhaps an unanchored tail
         else:
             pairs, lone_events, lone_links = _pair(events, links)
             self._chain(pairs)
@@ -306,14 +306,14 @@ class _Sweep:
             self._lone_event(position, raw, version)
 
     def _chain(self, pairs: Iterable[tuple[RawEvent, LinkRow]]) -> None:
-        """Each row's link from its team's last one, against the sealed link: the hot loop, so
+        """Each row's link from its team's last one, against the anchored link: the hot loop, so
         everything is local. Places are keyed by the store's own id (no conversion here);
         teams found wanting are moved from ``places`` to ``bad``."""
         places, bad, matched = self.part.places, self.part.bad, self.part.matched
         heads = self.heads
         head, pack, pack32 = chain.LINK_HEAD, chain.pack_i64, chain.pack_u32
         topics = chain.TOPIC_FIELDS
-        for (_, raw, version, topic, state), (_, sealed, anchor) in pairs:
+        for (_, raw, version, topic, state), (_, anchored_link, anchor) in pairs:
             place = places.get(raw)
             if place is None:
                 if raw in bad:
@@ -330,14 +330,14 @@ class _Sweep:
             hashing = sha256(head + place[1] + place[3] + pack(version) + t + pack32(len(state)))
             hashing.update(state)
             new = hashing.digest()
-            if version != place[0] + 1 or new != sealed:
+            if version != place[0] + 1 or new != anchored_link:
                 self._mark(raw)
                 continue
             places[raw] = (version, new, anchor, place[3], place[4])
 
     def _start(self, raw: Any, version: int, anchor: int) -> _Place | None:
         """A team's first row here: from the start of its chain, or (in a range that does not
-        start at the beginning) from the team's last sealed link before the range, which must
+        start at the beginning) from the team's last anchored link before the range, which must
         be that of the version before."""
         canonical = self.canon[raw]
         team = chain.field(canonical)
@@ -354,8 +354,8 @@ class _Sweep:
         self.part.bad.add(raw)
 
     def _lone_event(self, position: int, raw: Any, version: int) -> None:
-        if position > self.sealed_upto:
-            self.part.unsealed.setdefault(self.canon[raw], []).append(version)
+        if position > self.anchored_upto:
+            self.part.unanchored.setdefault(self.canon[raw], []).append(version)
         else:
             self._mark(raw)
 
@@ -370,13 +370,13 @@ class _Sweep:
         """Fold in the next range's part: a team's place is where its last range left it."""
         mine = self.part
         mine.events += part.events
-        mine.sealed += part.sealed
+        mine.anchored += part.anchored
         mine.bad |= part.bad
         mine.places.update(part.places)
         mine.matched |= part.matched
         mine.lone_links.extend(part.lone_links)
-        for team, versions in part.unsealed.items():
-            mine.unsealed.setdefault(team, []).extend(versions)
+        for team, versions in part.unanchored.items():
+            mine.unanchored.setdefault(team, []).extend(versions)
 
     def finish(self, lone_link_teams: set[str]) -> Scan:
         """Every team's last link must be the head of the anchor it ends in."""
@@ -389,8 +389,8 @@ class _Sweep:
         suspicious.update(team for _seq, team in self.heads.keys() - part.matched)
         return Scan(
             events=part.events,
-            sealed=part.sealed,
-            teams={canon[raw] for raw in part.places} | suspicious | set(part.unsealed),
+            anchored=part.anchored,
+            teams={canon[raw] for raw in part.places} | suspicious | set(part.unanchored),
             suspicious=suspicious,
-            unsealed=part.unsealed,
+            unanchored=part.unanchored,
         )

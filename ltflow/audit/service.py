@@ -4,7 +4,7 @@ This is what the command line and the HTTP API call. Every method that reads a c
 :class:`~ltflow.audit.access_log.Accessor` (who, for whom, through which channel) and appends
 the access-log entry after the answer is ready and before it is returned, or, for an export,
 before the first byte is written. A read that cannot be logged raises instead of answering.
-``verify`` and ``export`` seal first, so they cover every event stored up to that moment.
+``verify`` and ``export`` anchor first, so they cover every event stored up to that moment.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from eventsourcing.persistence import StoredEvent
 from ltflow.aggregates.errors import LtflowError, TeamNotFoundError
 from ltflow.audit import access_log, crosschecks, ledger
 from ltflow.audit.access_log import AccessEntry, Accessor
+from ltflow.audit.anchoring import AnchorResult, anchor
 from ltflow.audit.export import ExportInput, ExportSummary, write_export
 from ltflow.audit.findings import Finding
 from ltflow.audit.offline import check_export
 from ltflow.audit.point_in_time import By, PointInTime, as_of, team_events
-from ltflow.audit.seal import SealResult, seal
 from ltflow.audit.source import EventSource
 from ltflow.audit.store import AuditStore
 from ltflow.audit.verify import AnchorRef, VerifyReport, verify_store, verify_team
@@ -69,9 +69,9 @@ class Audit:
         if self._owns_app:
             self.app.close()
 
-    def seal(self) -> SealResult:
-        """Seal every event stored so far (idempotent; see :mod:`ltflow.audit.seal`)."""
-        return seal(self.source, self.store, now=self.clock)
+    def anchor(self) -> AnchorResult:
+        """Anchor every event stored so far (idempotent; see :mod:`ltflow.audit.anchoring`)."""
+        return anchor(self.source, self.store, now=self.clock)
 
     # --- reads, each logged ------------------------------------------------------------------
 
@@ -109,12 +109,12 @@ class Audit:
     ) -> VerifyReport:
         """Verify one case (``team_id``) or, with None, the whole store and its access log."""
         with self._logged(accessor, "verify", team_id) as detail:
-            self.seal()
+            self.anchor()
             if team_id is None:
                 report = verify_store(self.source, self.store, expected=expected)
             else:
                 report = verify_team(self.source, self.store, str(team_id), expected=expected)
-                if report.events == 0 and report.sealed == 0:
+                if report.events == 0 and report.anchored == 0:
                     raise _not_found(team_id)
                 if read_model:
                     report.add(self._read_model(team_id), "read model")
@@ -133,7 +133,7 @@ class Audit:
     def export(self, team_id: UUID, accessor: Accessor, out: TextIO) -> ExportSummary:
         """Write the case's self-contained export (JSON Lines) to ``out``."""
         with self._logged(accessor, "export", team_id) as detail:
-            self.seal()
+            self.anchor()
             tid = str(team_id)
             report = verify_team(self.source, self.store, tid, check_access_log=False)
             if report.events == 0:

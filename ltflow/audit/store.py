@@ -7,7 +7,7 @@ UPDATE, DELETE (and on PostgreSQL TRUNCATE) on every audit table, so only someon
 drops a trigger can change the trail, and then the chains say so.
 
 :meth:`AuditStore.write` is exclusive per ``lock`` name (SQLite ``BEGIN IMMEDIATE``, a
-PostgreSQL transaction-scoped advisory lock): two sealers, or two access-log appends, never
+PostgreSQL transaction-scoped advisory lock): two anchoring runs, or two access-log appends, never
 interleave. SQL is written once with ``?`` placeholders for both backends.
 """
 

@@ -1,4 +1,4 @@
-"""Verification: the stored events against their seal, the seal against its anchors, the anchors
+"""Verification: the stored events against their chain, the chain against its anchors, the anchors
 against each other (and against a value recorded outside ltflow), and the access log's chain.
 
 :func:`verify_team` checks one case; :func:`verify_store` checks every team, every anchor and
@@ -11,31 +11,47 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from ltflow.audit import access_log, chain, ledger
-from ltflow.audit.findings import Finding, TeamCheck, check_team, unsealed_note
+from ltflow.audit.findings import Finding, TeamCheck, check_team, unanchored_note
 from ltflow.audit.ledger import Anchor
 from ltflow.audit.scan import scan
 from ltflow.audit.source import EventSource, RawRow
 from ltflow.audit.store import AuditStore, Tx
 
+#: A check renamed in issue 13 (``docs/contract-as-built.md``), old -> new.
+_RENAMED_CHECKS = {"sealed chain": "anchored chain"}
+
 
 class VerifyReport(BaseModel):
-    """The outcome of a verification; ``ok`` is False when any finding is a failure."""
+    """The outcome of a verification; ``ok`` is False when any finding is a failure.
+
+    A report written before issue 13 (in an export's trailer, say) reads back under the new words
+    (its count, its check, and its finding kinds: see ``findings.RENAMED_KINDS``); it is always
+    written with the new ones.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
 
     ok: bool
     scope: str
     team_id: str | None = None
     teams: int = 0
     events: int = 0
-    sealed: int = 0
+    #: Events in the anchored chain.
+    anchored: int = Field(0, validation_alias=AliasChoices("anchored", "sealed"))
     access_entries: int | None = None
     anchor: str | None = None
     head: str | None = None
     seconds: float = 0.0
     checks: list[str] = []
     findings: list[Finding] = []
+
+    @field_validator("checks")
+    @classmethod
+    def _current_checks(cls, checks: list[str]) -> list[str]:
+        return [_RENAMED_CHECKS.get(check, check) for check in checks]
 
     def add(self, findings: Iterable[Finding], check: str | None = None) -> None:
         """Fold more findings (e.g. a cross-check) into the report."""
@@ -72,10 +88,10 @@ def verify_team(
     started = time.perf_counter()
     rows = source.rows([team_id])
     with store.read() as tx:
-        sealed = ledger.links(tx, [team_id]).get(team_id, [])
+        linked = ledger.links(tx, [team_id]).get(team_id, [])
         anchored = ledger.heads_of_teams(tx, [team_id]).get(team_id, [])
-        result = check_team(team_id, _stored(rows), sealed, anchored)
-        seqs = {h.seq for h in anchored} | {s[3] for s in sealed}
+        result = check_team(team_id, _stored(rows), linked, anchored)
+        seqs = {h.seq for h in anchored} | {s[3] for s in linked}
         latest, anchor_findings = _check_anchors(tx, seqs, expected)
         entries, access = _access(tx, check_access_log)
     report = _report("team", [result], latest, started, team_id=team_id)
@@ -123,18 +139,18 @@ def verify_store(
         part = marked[start : start + chunk]
         rows = _by_team(source.rows(part))
         with store.read() as tx:
-            sealed = ledger.links(tx, part)
+            linked = ledger.links(tx, part)
             anchored = ledger.heads_of_teams(tx, part)
         results.extend(
-            check_team(t, rows.get(t, []), sealed.get(t, []), anchored.get(t, [])) for t in part
+            check_team(t, rows.get(t, []), linked.get(t, []), anchored.get(t, [])) for t in part
         )
     notes = [
-        unsealed_note(team, versions)
-        for team, versions in sorted(swept.unsealed.items())
+        unanchored_note(team, versions)
+        for team, versions in sorted(swept.unanchored.items())
         if team not in swept.suspicious
     ]
     report = _report("all", results, latest, started)
-    report.teams, report.events, report.sealed = len(swept.teams), swept.events, swept.sealed
+    report.teams, report.events, report.anchored = len(swept.teams), swept.events, swept.anchored
     report.add(notes)
     report.add(anchor_findings, "anchors")
     report.access_entries = entries
@@ -169,13 +185,13 @@ def _report(
         ok=not any(f.failure for f in findings),
         scope=scope,
         team_id=team_id,
-        teams=sum(1 for r in results if r.events or r.sealed),
+        teams=sum(1 for r in results if r.events or r.anchored),
         events=sum(r.events for r in results),
-        sealed=sum(r.sealed for r in results),
+        anchored=sum(r.anchored for r in results),
         anchor=latest.ref if latest else None,
         head=head.hex() if head else None,
         seconds=time.perf_counter() - started,
-        checks=["stored events", "sealed chain"],
+        checks=["stored events", "anchored chain"],
         findings=findings,
     )
 

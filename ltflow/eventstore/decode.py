@@ -5,8 +5,8 @@ them (its cipher and compressor, when configured, apply; an event stored under a
 ``class_version`` goes through the mapper itself, so upcasting applies as it does for the
 aggregate). Readers use a handful of fields, so :class:`EventDecoder` decodes those and nothing
 more: one plain JSON decode and the two timestamps' conversion, instead of the transcoder's
-per-object hook, whenever that gives the same values (see :meth:`EventDecoder.fields`). Sealed
-personal fields are opened with each team's keys, looked up once per batch
+per-object hook, whenever that gives the same values (see :meth:`EventDecoder.fields`). Encrypted
+personal fields are decrypted with each team's keys, looked up once per batch
 (:class:`~ltflow.privacy.BatchKeys`); what the lean way cannot read goes through the mapper.
 """
 
@@ -83,16 +83,16 @@ class _Kind:
 
     type: str | None
     class_version: int = 1
-    #: Has sealed personal fields (opened with the participant's key).
+    #: Has encrypted personal fields (decrypted with the participant's key).
     personal: bool = False
 
 
 def _decoding(mapper: Mapper[Any]) -> tuple[Mapper[Any], frozenset[str] | None]:
     """The mapper to decode with, and the event types only it may decode (None: every type).
 
-    ltflow's :class:`~ltflow.privacy.ShreddingMapper` opens sealed personal fields of a few
-    types and decodes every other type exactly as the library's own mapper does. The decoder
-    reads every type the lean way and opens those fields itself; the mapper's twin for reading
+    ltflow's :class:`~ltflow.privacy.ShreddingMapper` decrypts the personal fields of a
+    few types and decodes every other type exactly as the library's own mapper does. The decoder
+    reads every type the lean way and decrypts those fields itself; the mapper's twin for reading
     (:meth:`~ltflow.privacy.ShreddingMapper.reading`, with the same batch of keys) decodes what
     the lean way cannot.
     """
@@ -113,7 +113,7 @@ class EventDecoder:
         self._names = transcoder.names if isinstance(transcoder, JSONTranscoder) else {}
         #: Event types only the mapper may decode (None: all of them).
         self.mapper, self._via_mapper = _decoding(mapper)
-        #: The batch's key lookups, when personal fields are sealed.
+        #: The batch's key lookups, when personal fields are encrypted.
         self._keys: BatchKeys | None = None
         if isinstance(self.mapper, ShreddingMapper) and isinstance(self.mapper.keys, BatchKeys):
             self._keys = self.mapper.keys
@@ -172,7 +172,7 @@ class EventDecoder:
         except (KeyError, TypeError):
             return None
         if personal and self._keys is not None:
-            self._keys.open_payload(originator_id, type_, payload)
+            self._keys.decrypt_payload(originator_id, type_, payload)
         return StoredTeamEvent(
             type_, originator_id, version, occurred_at, actor, payload, event_id, timestamp
         )

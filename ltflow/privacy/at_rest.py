@@ -1,8 +1,8 @@
 """Encryption at rest of stored events: the eventsourcing library's cipher slot, with a key ring.
 
-Every stored event's bytes are sealed with AES-256-GCM under the current key and carry the key's
-short id, so rotating a key is adding a new current key in front of the old ones (which keep
-opening what they sealed). Stored bytes are never rewritten, so the audit hash chain over them
+Every stored event's bytes are encrypted with AES-256-GCM under the current key and carry the
+key's short id, so rotating a key is adding a new current key in front of the old ones (which keep
+decrypting what they encrypted). Stored bytes are never rewritten, so the audit hash chain over them
 stays valid through a rotation. Configure with ``LTFLOW_EVENT_KEYS`` (base64 keys, current first);
 ``ltflow dev`` and ``ltflow demo`` generate a key file in the data dir.
 """
@@ -38,17 +38,17 @@ class RotatingAESCipher(Cipher):
 
     def encrypt(self, plaintext: bytes) -> bytes:
         nonce = os.urandom(_NONCE)
-        sealed = self._ciphers[self._current].encrypt(nonce, plaintext, MAGIC)
-        return MAGIC + self._current + nonce + sealed
+        encrypted = self._ciphers[self._current].encrypt(nonce, plaintext, MAGIC)
+        return MAGIC + self._current + nonce + encrypted
 
     def decrypt(self, ciphertext: bytes) -> bytes:
         if not ciphertext.startswith(MAGIC):
-            raise ValueError("stored event is not sealed by ltflow's cipher")
+            raise ValueError("stored event is not encrypted by ltflow's cipher")
         start = len(MAGIC)
         kid = ciphertext[start : start + _KID]
         cipher = self._ciphers.get(kid)
         if cipher is None:
-            raise ValueError(f"stored event sealed with unknown key {kid.hex()}")
+            raise ValueError(f"stored event encrypted with an unknown key {kid.hex()}")
         nonce = ciphertext[start + _KID : start + _KID + _NONCE]
         try:
             return cipher.decrypt(nonce, ciphertext[start + _KID + _NONCE :], MAGIC)

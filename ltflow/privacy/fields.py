@@ -1,7 +1,7 @@
-"""Erasure by crypto-shredding: personal fields sealed with a key per participant.
+"""Erasure by crypto-shredding: personal fields encrypted with a key per participant.
 
 A participant's display name, perspectives, reflection notes and withdrawal reason are stored
-sealed (AES-256-GCM) under a key that belongs to that participant in that team, and so is the
+encrypted (AES-256-GCM) under a key that belongs to that participant in that team, and so is the
 content digest of those events (a digest of a short name could otherwise be guessed back).
 Erasing a participant deletes the key: the stored bytes stay exactly as they were, so the audit
 hash chain still verifies, but the fields read as ``[erased]`` everywhere from then on (event
@@ -26,6 +26,7 @@ from ltflow.aggregates.vocabulary import PERSONAL_FIELDS
 from ltflow.privacy.keys import KeyStore
 
 ERASED = ERASED_FINGERPRINT
+#: Marks a stored value as encrypted; in every stored event, so it never changes.
 _PREFIX = "ltflow-pii:v1:"
 _NONCE = 12
 
@@ -34,18 +35,20 @@ def _aad(team_id: UUID, participant_id: str, field: str) -> bytes:
     return f"{team_id}/{participant_id}/{field}".encode()
 
 
-def seal(key: bytes, value: str, aad: bytes) -> str:
+def encrypt_field(key: bytes, value: str, aad: bytes) -> str:
+    """``value`` encrypted under the participant's ``key``, as the stored text."""
     nonce = os.urandom(_NONCE)
-    sealed = AESGCM(key).encrypt(nonce, value.encode(), aad)
-    return _PREFIX + base64.b64encode(nonce + sealed).decode()
+    encrypted = AESGCM(key).encrypt(nonce, value.encode(), aad)
+    return _PREFIX + base64.b64encode(nonce + encrypted).decode()
 
 
-def unseal(key: bytes | None, value: str, aad: bytes) -> str:
-    return open_with(None if key is None else AESGCM(key), value, aad)
+def decrypt_field(key: bytes | None, value: str, aad: bytes) -> str:
+    """The stored ``value`` decrypted (as it is if not encrypted; ``[erased]`` without a key)."""
+    return decrypt_with(None if key is None else AESGCM(key), value, aad)
 
 
-def open_with(aead: AESGCM | None, value: str, aad: bytes) -> str:
-    """:func:`unseal` with the key's cipher already made (None: the key is gone)."""
+def decrypt_with(aead: AESGCM | None, value: str, aad: bytes) -> str:
+    """:func:`decrypt_field` with the key's cipher already made (None: the key is gone)."""
     if not value.startswith(_PREFIX):
         return value
     if aead is None:
@@ -54,12 +57,12 @@ def open_with(aead: AESGCM | None, value: str, aad: bytes) -> str:
     try:
         return aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode()
     except InvalidTag as exc:
-        raise ValueError("a sealed personal field failed authentication") from exc
+        raise ValueError("an encrypted personal field failed authentication") from exc
 
 
 class BatchKeys(KeyStore):
     """A key store's answers, remembered for one batch of reads (one case's events, one page of
-    the log): a team's sealed events share a key per participant, and one lookup each is
+    the log): a team's encrypted events share a key per participant, and one lookup each is
     enough. Only for reading; :meth:`forget` before the next batch, so an erasure shows from
     the next batch on. Never kept longer: another process may erase a key at any moment."""
 
@@ -76,7 +79,7 @@ class BatchKeys(KeyStore):
         self._teams.clear()
 
     def prefetch(self, team_ids: Sequence[UUID]) -> None:
-        """Look up every key of these teams at once (a batch about to be opened)."""
+        """Look up every key of these teams at once (a batch about to be decrypted)."""
         wanted = [t for t in team_ids if t not in self._teams]
         if not wanted:
             return
@@ -100,8 +103,8 @@ class BatchKeys(KeyStore):
             aead = self._seen[pair] = None if key is None else AESGCM(key)
             return aead
 
-    def open_payload(self, team_id: UUID, event_type: str, payload: dict[str, Any]) -> None:
-        """Open the sealed personal fields of one event's payload, in place (not the
+    def decrypt_payload(self, team_id: UUID, event_type: str, payload: dict[str, Any]) -> None:
+        """Decrypt the personal fields of one event's payload, in place (not the
         fingerprint: readers that want it decode through :class:`ShreddingMapper`)."""
         fields = PERSONAL_FIELDS.get(event_type)
         if not fields:
@@ -111,7 +114,7 @@ class BatchKeys(KeyStore):
         for field in fields:
             value = payload.get(field)
             if isinstance(value, str):
-                payload[field] = open_with(aead, value, _aad(team_id, pid, field))
+                payload[field] = decrypt_with(aead, value, _aad(team_id, pid, field))
 
     def get(self, team_id: UUID, participant_id: str) -> bytes | None:
         return self._keys.get(team_id, participant_id)
@@ -124,8 +127,8 @@ class BatchKeys(KeyStore):
 
 
 class ShreddingMapper(Mapper[UUID]):
-    """The application's mapper, sealing personal fields on the way in and opening them on the
-    way out (``[erased]`` once the participant's key is gone)."""
+    """The application's mapper, encrypting personal fields on the way in and decrypting them on
+    the way out (``[erased]`` once the participant's key is gone)."""
 
     def __init__(self, *args: Any, keys: KeyStore, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -140,8 +143,10 @@ class ShreddingMapper(Mapper[UUID]):
         payload = dict(domain_event.payload)
         for field in fields:
             if payload.get(field) is not None:
-                payload[field] = seal(key, payload[field], _aad(team_id, pid, field))
-        fingerprint = seal(key, domain_event.fingerprint, _aad(team_id, pid, "fingerprint"))
+                payload[field] = encrypt_field(key, payload[field], _aad(team_id, pid, field))
+        fingerprint = encrypt_field(
+            key, domain_event.fingerprint, _aad(team_id, pid, "fingerprint")
+        )
         clone = object.__new__(type(domain_event))
         state = {**vars(domain_event), "payload": payload, "fingerprint": fingerprint}
         object.__setattr__(clone, "__dict__", state)
@@ -162,8 +167,8 @@ class ShreddingMapper(Mapper[UUID]):
         payload = dict(event.payload)
         for field in fields:
             if isinstance(payload.get(field), str):
-                payload[field] = open_with(aead, payload[field], _aad(team_id, pid, field))
-        fingerprint = open_with(aead, event.fingerprint, _aad(team_id, pid, "fingerprint"))
+                payload[field] = decrypt_with(aead, payload[field], _aad(team_id, pid, field))
+        fingerprint = decrypt_with(aead, event.fingerprint, _aad(team_id, pid, "fingerprint"))
         object.__setattr__(event, "payload", payload)
         object.__setattr__(event, "fingerprint", fingerprint)
         return event

@@ -3,7 +3,7 @@
 Rows come from the one reader of the events table (:mod:`ltflow.store.events`) a batch at a
 time, and are decoded by the one decoder (:mod:`ltflow.eventstore.decode`): exactly as the
 application's mapper decodes them, the lean way wherever that gives the same values, with the
-sealed personal fields of each batch opened with keys looked up once. On PostgreSQL
+encrypted personal fields of each batch decrypted with keys looked up once. On PostgreSQL
 :meth:`EventLog.listen` waits for the ``NOTIFY`` the library's recorder sends in every insert
 transaction (push); on SQLite there is no such signal, and the runner polls.
 """

@@ -1,10 +1,10 @@
 """Encryption of Temporal payloads, so the Temporal server and its history never hold plaintext.
 
 Every payload (workflow inputs, update arguments and results, activity inputs and results) is
-sealed with AES-256-GCM before it leaves the process. The key ring holds one current key, which
-seals, and any number of older keys, which still open what they sealed: rotating a key is adding
-a new current key and keeping the old one until no open workflow needs it. Each sealed payload
-names its key by a short id, never the key itself.
+encrypted with AES-256-GCM before it leaves the process. The key ring holds one current key, which
+encrypts, and any number of older keys, which still decrypt what they encrypted: rotating a key is
+adding a new current key and keeping the old one until no open workflow needs it. Each encrypted
+payload names its key by a short id, never the key itself.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from temporalio.converter import PayloadCodec, SerializationContext, WithSeriali
 
 from ltflow.privacy.keyring import key_id
 
+#: The ``encoding`` metadata of an encrypted payload: in every history, so it never changes.
 ENCODING = b"binary/ltflow-aes256gcm"
 _NONCE = 12
 
@@ -32,26 +33,26 @@ class EncryptionCodec(PayloadCodec):
         self._ciphers = {key_id(k): AESGCM(k) for k in keys}
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self._seal(p) for p in payloads]
+        return [self._encrypt(p) for p in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self._open(p) for p in payloads]
+        return [self._decrypt(p) for p in payloads]
 
-    def _seal(self, payload: Payload) -> Payload:
+    def _encrypt(self, payload: Payload) -> Payload:
         nonce = os.urandom(_NONCE)
-        sealed = self._ciphers[self._current_id].encrypt(nonce, payload.SerializeToString(), None)
+        data = self._ciphers[self._current_id].encrypt(nonce, payload.SerializeToString(), None)
         return Payload(
             metadata={"encoding": ENCODING, "encryption-key-id": self._current_id.encode()},
-            data=nonce + sealed,
+            data=nonce + data,
         )
 
-    def _open(self, payload: Payload) -> Payload:
+    def _decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
             return payload  # not ours (e.g. written before encryption was switched on)
         kid = payload.metadata["encryption-key-id"].decode()
         cipher = self._ciphers.get(kid)
         if cipher is None:
-            raise ValueError(f"payload sealed with unknown key {kid}; add it to the key ring")
+            raise ValueError(f"payload encrypted with an unknown key {kid}; add it to the key ring")
         data = payload.data
         plain = Payload()
         plain.ParseFromString(cipher.decrypt(data[:_NONCE], data[_NONCE:], None))
@@ -64,9 +65,10 @@ def codec_from_keys(keys: Iterable[bytes] | None) -> EncryptionCodec | None:
 
 
 class ChainedCodec(PayloadCodec, WithSerializationContext):
-    """A host's own codec inside ltflow's: payloads are encoded by the host's codec, then sealed
-    by ltflow's; decoding opens ltflow's seal (a payload it did not seal passes through, such as
-    one the host's codec alone wrote before ltflow was added) and then the host's codec decodes.
+    """A host's own codec inside ltflow's: payloads are encoded by the host's codec, then
+    encrypted by ltflow's; decoding decrypts ltflow's layer (a payload it did not encrypt passes
+    through, such as one the host's codec alone wrote before ltflow was added) and then the host's
+    codec decodes.
     """
 
     def __init__(self, host: PayloadCodec, ours: PayloadCodec) -> None:

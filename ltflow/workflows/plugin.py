@@ -97,8 +97,8 @@ class SharedPydanticPayloadConverter(PydanticPayloadConverter):
 
 def _data_converter(codec: PayloadCodec) -> Callable[[DataConverter | None], DataConverter]:
     def configure(existing: DataConverter | None) -> DataConverter:
-        # Payloads become pydantic JSON sealed by ltflow's codec (around the host's own codec,
-        # if it set one), and failure messages and stack traces travel inside the sealed
+        # Payloads become pydantic JSON encrypted by ltflow's codec (around the host's own codec,
+        # if it set one), and failure messages and stack traces travel inside the encrypted
         # payloads too, so the server never holds plaintext.
         base = existing or DataConverter.default
         return dataclasses.replace(

@@ -1,4 +1,4 @@
-"""The codec server: an operator with a token reads what Temporal holds sealed."""
+"""The codec server: an operator with a token reads what Temporal holds encrypted."""
 
 from __future__ import annotations
 
@@ -13,25 +13,27 @@ from ltflow.workflows.learning_team import workflow_id_for
 from tests.api.conftest import AUDITOR, READER, Api, bearer
 
 
-async def test_a_sealed_history_payload_opens_with_an_audit_token_only(api: Api) -> None:
+async def test_an_encrypted_history_payload_decrypts_with_an_audit_token_only(api: Api) -> None:
     body = narrative.convene(case_ref=f"COD-{uuid.uuid4().hex[:8]}")
     created = await api.http.post("/teams", json=body)
     team_id = created.json()["team_id"]
     raw = Client(api.stack.client.service_client, namespace=api.stack.client.namespace)
     history = await raw.get_workflow_handle(workflow_id_for(team_id)).fetch_history()
-    sealed = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+    encrypted = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
     wire = {
         "payloads": [
             {
-                "metadata": {k: base64.b64encode(v).decode() for k, v in sealed.metadata.items()},
-                "data": base64.b64encode(sealed.data).decode(),
+                "metadata": {
+                    k: base64.b64encode(v).decode() for k, v in encrypted.metadata.items()
+                },
+                "data": base64.b64encode(encrypted.data).decode(),
             }
         ]
     }
 
-    opened = await api.http.post("/codec/decode", json=wire, headers=bearer(AUDITOR))
-    assert opened.status_code == 200
-    plain = opened.json()["payloads"][0]
+    decrypted = await api.http.post("/codec/decode", json=wire, headers=bearer(AUDITOR))
+    assert decrypted.status_code == 200
+    plain = decrypted.json()["payloads"][0]
     assert base64.b64decode(plain["metadata"]["encoding"]) == b"json/plain"
     assert json.loads(base64.b64decode(plain["data"]))["team_id"] == team_id
 
@@ -41,7 +43,9 @@ async def test_a_sealed_history_payload_opens_with_an_audit_token_only(api: Api)
     anonymous = await api.http.post("/codec/decode", json=wire, headers={"Authorization": ""})
     assert anonymous.status_code == 401
 
-    resealed = await api.http.post("/codec/encode", json={"payloads": [plain]})
-    assert resealed.status_code == 200
-    again = await api.http.post("/codec/decode", json=resealed.json(), headers=bearer(AUDITOR))
+    encrypted_again = await api.http.post("/codec/encode", json={"payloads": [plain]})
+    assert encrypted_again.status_code == 200
+    again = await api.http.post(
+        "/codec/decode", json=encrypted_again.json(), headers=bearer(AUDITOR)
+    )
     assert again.json()["payloads"][0]["data"] == plain["data"]

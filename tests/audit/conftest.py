@@ -33,14 +33,14 @@ def audit(app: LearningTeams, settings: Settings) -> Iterator[Audit]:
 
 @pytest.fixture
 def case(app: LearningTeams, clock: Clock) -> UUID:
-    """The narrative's case (44 stored events), stored but not yet sealed."""
+    """The narrative's case (44 stored events), stored but not yet anchored."""
     team_id, _ = run_narrative(app, clock)
     return team_id
 
 
 @pytest.fixture
-def sealed_case(audit: Audit, case: UUID) -> UUID:
-    audit.seal()
+def anchored_case(audit: Audit, case: UUID) -> UUID:
+    audit.anchor()
     return case
 
 

@@ -68,7 +68,11 @@ def test_verify_cuts_a_big_store_and_reports_the_same(
     assert forked[0] >= 2 or (os.cpu_count() or 1) == 1
     assert cut_up.ok
     assert whole.ok
-    assert (cut_up.teams, cut_up.events, cut_up.sealed) == (whole.teams, whole.events, whole.sealed)
+    assert (cut_up.teams, cut_up.events, cut_up.anchored) == (
+        whole.teams,
+        whole.events,
+        whole.anchored,
+    )
     assert [f.message for f in cut_up.findings] == [f.message for f in whole.findings]
 
 

@@ -142,7 +142,7 @@ class Tamper:
                     self.run(f"DROP TRIGGER IF EXISTS {table}_no_{verb}", audit=True)
 
     def rewrite_chain(self, team: UUID) -> None:
-        """Recompute the team's sealed digests and links from the (tampered) stored rows."""
+        """Recompute the team's anchored digests and links from the (tampered) stored rows."""
         self.drop_triggers()
         rows = self.run(
             f"SELECT originator_version, topic, state FROM {self.events_table} "

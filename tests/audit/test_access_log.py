@@ -83,7 +83,7 @@ def test_cutting_the_log_short_is_caught_by_the_anchor(
 ) -> None:
     audit.history(case, AUDITOR)
     audit.history(case, AUDITOR)
-    audit.seal()  # the anchor records the log's head (entry 2)
+    audit.anchor()  # the anchor records the log's head (entry 2)
     tamper.drop_triggers()
     tamper.run(f"DELETE FROM {tamper.audit_table('lta_access')} WHERE seq = 2", audit=True)
     report = audit.verify(case, WEB, read_model=False)

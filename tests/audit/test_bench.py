@@ -12,7 +12,7 @@ def test_the_audit_benchmark_runs_at_smoke_size(capsys: pytest.CaptureFixture[st
     with structlog.testing.capture_logs():
         lines = main(["--smoke"])
     assert [line.name for line in lines] == [
-        "seal (whole store)",
+        "anchor (whole store)",
         "verify (one case)",
         "verify (whole store)",
         "replay (case, last v.)",

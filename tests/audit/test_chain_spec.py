@@ -49,7 +49,7 @@ def test_the_fast_code_computes_the_documented_formulas() -> None:
 
 
 def test_one_canonical_encoding_pins_the_format() -> None:
-    # If this digest changes, every sealed chain in the field stops verifying: never change it.
+    # If this digest changes, every anchored chain in the field stops verifying: never change it.
     assert chain.link(bytes(32), "team", 1, "topic", b"state").hex() == (
         H("link", bytes(32), "team", 1, "topic", b"state").hex()
     )
@@ -89,14 +89,14 @@ def test_the_documented_offline_check_passes_on_a_real_export(audit: Audit, case
     assert trailer["lines"] == len(lines)
 
 
-def test_a_sealed_team_checks_clean_in_memory() -> None:
+def test_an_anchored_team_checks_clean_in_memory() -> None:
     rows = [(v, "t", bytes([v]) * 50) for v in range(1, 6)]
     links = chain.chain("team", rows)
-    sealed = [
+    linked = [
         (v, chain.event_digest(t, s), lk, 1) for (v, t, s), lk in zip(rows, links, strict=True)
     ]
     anchored = [Head(1, "team", 5, links[-1])]
-    assert check_team("team", rows, sealed, anchored).ok
-    assert not check_team("team", rows, sealed).ok  # sealed by anchor #1, which lacks the head
-    gone = check_team("team", rows[:2] + rows[3:], sealed, anchored)
+    assert check_team("team", rows, linked, anchored).ok
+    assert not check_team("team", rows, linked).ok  # anchored by anchor #1, which lacks the head
+    gone = check_team("team", rows[:2] + rows[3:], linked, anchored)
     assert [(f.kind, f.version) for f in gone.findings] == [("deleted", 3)]

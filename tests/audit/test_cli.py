@@ -77,12 +77,36 @@ def test_verify_export_and_verify_the_file(
 def test_a_failed_check_exits_1_and_names_the_event(
     settings: Settings, case: UUID, tamper: Tamper, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(settings, "seal") == 0
+    assert run(settings, "anchor") == 0
     tamper.flip(case, 9, index=30)
     assert run(settings, "verify", "--all") == 1
     out = capsys.readouterr().out
     assert "FAILED: the whole store" in out
     assert "Version 9 changed" in out
+
+
+@sqlite_only
+def test_seal_still_anchors_as_a_hidden_deprecated_alias(
+    settings: Settings, case: UUID, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Scripts and cron jobs written before issue 13 call ``ltflow audit seal``."""
+    assert run(settings, "seal", "--json") == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["events"] == 44
+    assert "deprecated: use ltflow audit anchor" in out.err
+    assert run(settings, "anchor", "--json") == 0  # the same output under the new name
+    assert json.loads(capsys.readouterr().out) == {
+        "events": 0,
+        "teams": 0,
+        "anchor": json.loads(out.out)["anchor"],
+    }
+    assert run(settings, "seal") == 0
+    assert capsys.readouterr().out.startswith("anchored 0 events of 0 teams; latest anchor 1:")
+    with pytest.raises(SystemExit):
+        parser().parse_args(["audit", "--help"])
+    listed = capsys.readouterr().out
+    assert "anchor newly stored events" in listed
+    assert "seal" not in listed
 
 
 @sqlite_only

@@ -11,6 +11,7 @@ from uuid import UUID
 from ltflow.audit import Audit
 from ltflow.audit.export import EXPORT_FORMAT
 from ltflow.audit.offline import check_export
+from ltflow.audit.verify import VerifyReport
 from tests.audit.conftest import AUDITOR, sqlite_only
 from tests.audit.tamper import Tamper
 
@@ -91,13 +92,34 @@ def test_an_edited_readable_part_or_anchor_is_detected(audit: Audit, case: UUID)
 
 
 def test_an_export_of_a_tampered_store_says_so_and_fails_offline(
-    audit: Audit, sealed_case: UUID, tamper: Tamper
+    audit: Audit, anchored_case: UUID, tamper: Tamper
 ) -> None:
-    tamper.flip(sealed_case, 3, index=50)
-    lines = export(audit, sealed_case)
+    tamper.flip(anchored_case, 3, index=50)
+    lines = export(audit, anchored_case)
     trailer = json.loads(lines[-1])
     assert not trailer["verification"]["ok"]
-    assert "rewritten" in failures(lines)  # the anchors still hold the sealed head
+    assert "rewritten" in failures(lines)  # the anchors still hold the anchored head
+
+
+def test_an_export_written_before_the_anchor_rename_still_verifies() -> None:
+    """``data/export-before-anchor-rename.jsonl`` was written by the code of commit 983a812 (one
+    event stored after the last anchoring run): its trailer's report has the old ``sealed`` count
+    and an ``unsealed`` note. The file verifies as it is, and the report reads back under the new
+    names (``docs/contract-as-built.md``), which is how it is written from now on."""
+    lines = (Path(__file__).parent / "data" / "export-before-anchor-rename.jsonl").read_text(
+        encoding="utf-8"
+    )
+    report = check_export(lines.splitlines(keepends=True))
+    assert report.ok, report.findings
+    assert (report.events, report.head) == (5, json.loads(lines.splitlines()[-1])["head"]["link"])
+    old = json.loads(lines.splitlines()[-1])["verification"]
+    assert (old["sealed"], [f["kind"] for f in old["findings"]]) == (4, ["unsealed"])
+    read = VerifyReport.model_validate(old)
+    assert (read.anchored, read.checks) == (4, ["stored events", "anchored chain", "anchors"])
+    assert [(f.kind, f.version, f.failure) for f in read.findings] == [("unanchored", 5, False)]
+    written = read.model_dump(mode="json")
+    assert "sealed" not in written
+    assert (written["anchored"], written["findings"][0]["kind"]) == (4, "unanchored")
 
 
 def test_an_export_under_encryption_at_rest_still_verifies(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """A thousand random single-byte mutations of stored events, every one detected.
 
 The mutations are made in memory on the rows exactly as one real store holds them, and judged by
-the same comparison ``verify`` uses, against the seal that store made; some more are made in the
-real databases (both backends) and judged by ``verify`` end to end, one team and whole store.
+the same comparison ``verify`` uses, against the chain that store anchored; some more are made in
+the real databases (both backends) and judged by ``verify`` end to end, one team and whole store.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from ltflow.audit import Audit, ledger
 from ltflow.audit.findings import check_team
-from ltflow.audit.ledger import Head, Sealed
+from ltflow.audit.ledger import Head, Linked
 from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
 from tests.audit.conftest import AUDITOR
@@ -29,22 +29,22 @@ MUTATIONS = 1000
 
 
 @pytest.fixture(scope="module")
-def sealed_store(
+def anchored_store(
     tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[str, list[Row], list[Sealed], list[Head]]:
+) -> tuple[str, list[Row], list[Linked], list[Head]]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("mutations"))
     app = LearningTeams.from_settings(settings)
     team_id, _ = run_narrative(app, Clock(datetime(2026, 3, 2, 9, tzinfo=UTC)))
     audit = Audit.from_settings(settings, app)
-    audit.seal()
+    audit.anchor()
     team = str(team_id)
     rows = [(v, topic, state) for _, v, topic, state in audit.source.rows([team])]
     with audit.store.read() as tx:
-        sealed = ledger.links(tx, [team])[team]
+        linked = ledger.links(tx, [team])[team]
         anchored = ledger.heads_of_teams(tx, [team])[team]
     audit.close()
     app.close()
-    return team, rows, sealed, anchored
+    return team, rows, linked, anchored
 
 
 def mutate(team: str, rows: list[Row], rng: random.Random) -> tuple[str, list[Row]]:
@@ -73,16 +73,16 @@ def mutate(team: str, rows: list[Row], rng: random.Random) -> tuple[str, list[Ro
 
 
 def test_a_thousand_single_byte_mutations_are_all_detected(
-    sealed_store: tuple[str, list[Row], list[Sealed], list[Head]],
+    anchored_store: tuple[str, list[Row], list[Linked], list[Head]],
 ) -> None:
-    team, rows, sealed, anchored = sealed_store
-    assert check_team(team, rows, sealed, anchored).ok
+    team, rows, linked, anchored = anchored_store
+    assert check_team(team, rows, linked, anchored).ok
     rng = random.Random(20260306)
     fields: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     for _ in range(MUTATIONS):
         field, mutated = mutate(team, rows, rng)
-        verdict = check_team(team, mutated, sealed, anchored)
+        verdict = check_team(team, mutated, linked, anchored)
         assert not verdict.ok, (field, mutated)
         fields[field] += 1
         kinds.update({f.kind for f in verdict.findings if f.failure})
@@ -93,28 +93,28 @@ def test_a_thousand_single_byte_mutations_are_all_detected(
 
 @pytest.mark.parametrize("flips", [12])
 def test_random_byte_flips_in_the_database_are_detected_and_undone_verify_again(
-    audit: Audit, sealed_case: UUID, tamper: Tamper, flips: int
+    audit: Audit, anchored_case: UUID, tamper: Tamper, flips: int
 ) -> None:
     rng = random.Random(6)
     for _ in range(flips):
         version = rng.randrange(1, 45)
-        topic, original = tamper.row(sealed_case, version)
-        tamper.flip(sealed_case, version, rng.randrange(len(original)), rng.randrange(1, 256))
-        one = audit.verify(sealed_case, AUDITOR, read_model=False)
+        topic, original = tamper.row(anchored_case, version)
+        tamper.flip(anchored_case, version, rng.randrange(len(original)), rng.randrange(1, 256))
+        one = audit.verify(anchored_case, AUDITOR, read_model=False)
         assert [(f.kind, f.version) for f in one.findings] == [("changed", version)]
         assert not audit.verify(None, AUDITOR).ok
-        tamper.set_state(sealed_case, version, original, topic)
+        tamper.set_state(anchored_case, version, original, topic)
     assert audit.verify(None, AUDITOR).ok
 
 
 def test_flipping_bits_of_the_stored_row_keys_is_detected(
-    audit: Audit, sealed_case: UUID, tamper: Tamper
+    audit: Audit, anchored_case: UUID, tamper: Tamper
 ) -> None:
     tamper.run(
         f"UPDATE {tamper.events_table} SET originator_version = 1044 "
         "WHERE originator_id = ? AND originator_version = 20",
-        (tamper.key(sealed_case),),
+        (tamper.key(anchored_case),),
     )
-    report = audit.verify(sealed_case, AUDITOR, read_model=False)
+    report = audit.verify(anchored_case, AUDITOR, read_model=False)
     assert ("reordered", 1044) in {(f.kind, f.version) for f in report.findings}
     assert not audit.verify(None, AUDITOR).ok

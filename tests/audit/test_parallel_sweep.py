@@ -6,8 +6,8 @@ each team's chain from the link before it, on both backends. The same cases, and
 the forked processes themselves, run with real forks in a fresh process of their own
 (``forked_sweep_cases.py``, by :func:`test_the_forked_sweep_in_a_process_of_its_own`).
 
-The store: teams written interleaved and sealed in several anchors (so every team crosses anchors
-and range boundaries), with an unsealed tail. Each kind of tampering is placed on the rows just
+The store: teams written interleaved and anchored in several anchors (so every team crosses anchors
+and range boundaries), with an unanchored tail. Each kind of tampering is placed on the rows just
 before and just after a range boundary.
 """
 
@@ -39,13 +39,13 @@ from tests.audit.tamper import Tamper
 #: Set in the fresh process that runs these cases with real forks.
 FORKED = os.environ.get("LTFLOW_TEST_FORKED") == "1"
 TEAMS = 12
-SEAL_AFTER_STEPS = (2, 6, 11)  # anchors; the steps after the last one stay unsealed
+ANCHOR_AFTER_STEPS = (2, 6, 11)  # anchors; the steps after the last one stay unanchored
 CUTS = (2, 3, 7)
 
 
 @pytest.fixture
 def store(app: LearningTeams, audit: Audit) -> Audit:
-    """``TEAMS`` whole team lives written interleaved, sealed after some of the steps."""
+    """``TEAMS`` whole team lives written interleaved, anchored after some of the steps."""
     refs = [f"sweep-{i}" for i in range(TEAMS)]
     plans = [bulk.whole_life(ref) for ref in refs]
     teams = [
@@ -61,8 +61,8 @@ def store(app: LearningTeams, audit: Audit) -> Audit:
                 offset, cmd = script[step]
                 team.handle(cmd, actor="fac", occurred_at=bulk.BASE + offset)
         app.save(*teams)
-        if step in SEAL_AFTER_STEPS:
-            audit.seal()
+        if step in ANCHOR_AFTER_STEPS:
+            audit.anchor()
     return audit
 
 
@@ -70,12 +70,12 @@ def store(app: LearningTeams, audit: Audit) -> Audit:
 class World:
     audit: Audit
     heads: dict[tuple[int, str], tuple[int, bytes]]
-    sealed_upto: int
+    anchored_upto: int
     #: Every stored row's place: position -> (team, version).
     rows: dict[int, tuple[str, int]]
 
     def scan(self, ranges: list[Range]) -> Scan:
-        return sweep.scan(self.audit.source, self.audit.store, self.heads, self.sealed_upto,
+        return sweep.scan(self.audit.source, self.audit.store, self.heads, self.anchored_upto,
                           page=50, ranges=ranges)  # fmt: skip
 
     @property
@@ -93,11 +93,11 @@ def world(audit: Audit) -> World:
 
 
 def same_verdict(one: Scan, other: Scan) -> None:
-    assert (other.events, other.sealed) == (one.events, one.sealed)
+    assert (other.events, other.anchored) == (one.events, one.anchored)
     assert other.teams == one.teams
     assert other.suspicious == one.suspicious
-    assert {t: sorted(v) for t, v in other.unsealed.items()} == {
-        t: sorted(v) for t, v in one.unsealed.items()
+    assert {t: sorted(v) for t, v in other.unanchored.items()} == {
+        t: sorted(v) for t, v in one.unanchored.items()
     }
 
 
@@ -117,8 +117,8 @@ def test_an_untouched_store_gets_one_sweeps_verdict_from_every_cut(store: Audit)
     one = w.scan([(0, None)])
     assert one.suspicious == set()
     assert len(one.teams) == TEAMS
-    assert one.unsealed, "the store has an unsealed tail"
-    assert one.events == len(w.rows) > one.sealed
+    assert one.unanchored, "the store has an unanchored tail"
+    assert one.events == len(w.rows) > one.anchored
     if FORKED:
         assert forkable(store.source, store.store), "the cut ranges run in forked processes"
     for count in CUTS:
@@ -165,10 +165,10 @@ def test_tampering_at_a_range_boundary_is_found_by_every_cut(
     w = world(store)
     ranges = cut(w.last, 3)
     boundary = ranges[1][0]
-    sealed = sorted(p for p in w.rows if p <= w.sealed_upto)
-    position = max(p for p in sealed if p <= boundary)
+    anchored = sorted(p for p in w.rows if p <= w.anchored_upto)
+    position = max(p for p in anchored if p <= boundary)
     if side == "first after":
-        position = min(p for p in sealed if p > boundary)
+        position = min(p for p in anchored if p > boundary)
     team, version = w.rows[position]
     TAMPERINGS[kind](tamper, UUID(team), version)
     w = world(store)  # the rows as they are now
@@ -184,7 +184,7 @@ def test_tampering_at_a_range_boundary_is_found_by_every_cut(
 def test_a_chain_rewritten_up_to_the_latest_anchor_is_caught_where_it_left_an_older_one(
     store: Audit, tamper: Tamper
 ) -> None:
-    """The attacker changes an event sealed under the first anchor, rewrites the team's links to
+    """The attacker changes an event anchored under the first anchor, rewrites the team's links to
     match, and rewrites every anchor but the first (which was recorded outside, say): only the
     first anchor's head for the team, checked where the chain passes into the next anchor,
     still disagrees."""

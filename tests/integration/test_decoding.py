@@ -104,7 +104,7 @@ def _lean_and_full(app: LearningTeams) -> list[tuple[StoredTeamEvent | Any, Any]
     # The mapper with plain key lookups, no batch: the reference reading.
     assert isinstance(app.mapper, ShreddingMapper)
     full = [
-        Mapper.to_domain_event(app.mapper, n)  # sealed as stored
+        Mapper.to_domain_event(app.mapper, n)  # encrypted as stored
         for n in app.recorder.select_notifications(0, 10_000)
     ]
     opened = [app.mapper.to_domain_event(n) for n in app.recorder.select_notifications(0, 10_000)]

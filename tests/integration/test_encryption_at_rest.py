@@ -1,4 +1,4 @@
-"""Stored events are sealed at rest; keys rotate without rewriting a byte."""
+"""Stored events are encrypted at rest; keys rotate without rewriting a byte."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def perspective(event_id: str) -> Any:
 
 
 def test_stored_events_hold_no_plaintext(settings: Settings, clock: Clock) -> None:
-    sealed = dataclasses.replace(settings, event_keys=new_key())
-    app = LearningTeams.from_settings(sealed)
+    encrypted = dataclasses.replace(settings, event_keys=new_key())
+    app = LearningTeams.from_settings(encrypted)
     try:
         team_id = open_team(app, clock)
         run_steps(app, clock, team_id, steps_until(clock(), "scope-ok"))
@@ -53,7 +53,7 @@ def test_stored_events_hold_no_plaintext(settings: Settings, clock: Clock) -> No
         app.close()
 
 
-def test_a_rotated_key_keeps_old_events_readable_and_seals_new_ones(
+def test_a_rotated_key_keeps_old_events_readable_and_encrypts_new_ones(
     settings: Settings, clock: Clock
 ) -> None:
     old, new = new_key(), new_key()
@@ -80,7 +80,7 @@ def test_a_rotated_key_keeps_old_events_readable_and_seals_new_ones(
 
     only_new = LearningTeams.from_settings(dataclasses.replace(settings, event_keys=new))
     try:
-        with pytest.raises(Exception, match="unknown key"):
+        with pytest.raises(Exception, match="encrypted with an unknown key"):
             only_new.history(team_id)
     finally:
         only_new.close()

@@ -1,4 +1,4 @@
-"""Temporal never holds plaintext: payloads and failure messages are sealed by ltflow's codec."""
+"""Temporal never holds plaintext: payloads and failure messages are encrypted by ltflow's codec."""
 
 from __future__ import annotations
 
@@ -59,21 +59,21 @@ async def test_the_temporal_history_holds_no_plaintext_of_a_case(
 
     decoded = await handle.fetch_history()  # through the plugin's codec
     assert decoded.events  # the same history, readable with the key
-    opened = await ts_stack.plugin.codec.decode(
+    decrypted = await ts_stack.plugin.codec.decode(
         [decoded.events[0].workflow_execution_started_event_attributes.input.payloads[0]]
     )
-    assert opened[0].data.startswith(b"{")
+    assert decrypted[0].data.startswith(b"{")
 
 
-async def test_a_rotated_key_ring_still_opens_what_the_old_key_sealed() -> None:
+async def test_a_rotated_key_ring_still_decrypts_what_the_old_key_encrypted() -> None:
     old, new = new_key(), new_key()
-    sealed = await EncryptionCodec(parse_keys(old)).encode([_payload(b'{"a": 1}')])
+    encrypted = await EncryptionCodec(parse_keys(old)).encode([_payload(b'{"a": 1}')])
     ring = EncryptionCodec(parse_keys(f"{new},{old}"))
-    assert (await ring.decode(sealed))[0].data == b'{"a": 1}'
-    resealed = await ring.encode([_payload(b"x")])
-    assert resealed[0].metadata["encryption-key-id"].decode() == key_id(parse_keys(new)[0])
-    with pytest.raises(ValueError, match="unknown key"):
-        await EncryptionCodec(parse_keys(new)).decode(sealed)
+    assert (await ring.decode(encrypted))[0].data == b'{"a": 1}'
+    encrypted_again = await ring.encode([_payload(b"x")])
+    assert encrypted_again[0].metadata["encryption-key-id"].decode() == key_id(parse_keys(new)[0])
+    with pytest.raises(ValueError, match="payload encrypted with an unknown key"):
+        await EncryptionCodec(parse_keys(new)).decode(encrypted)
 
 
 def test_the_embedded_stack_creates_its_key_file_private(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ class HostCodec(PayloadCodec):
         return out
 
 
-async def test_a_hosts_own_codec_is_kept_inside_ltflows_seal() -> None:
+async def test_a_hosts_own_codec_is_kept_inside_ltflows_encryption() -> None:
     ours, host = EncryptionCodec(parse_keys(new_key())), HostCodec()
     assert with_host_codec(None, ours) is ours
     assert with_host_codec(ours, ours) is ours
@@ -122,10 +122,14 @@ async def test_a_hosts_own_codec_is_kept_inside_ltflows_seal() -> None:
     assert with_host_codec(chain, ours) is chain  # configured twice: still one chain
 
     original = _payload(b'{"a": 1}')
-    sealed = await chain.encode([original])
-    assert sealed[0].metadata["encoding"] == ENCODING  # what the server sees: ltflow's seal
-    assert (await ours.decode(sealed))[0].metadata["encoding"] == HOST_ENCODING  # the host's inside
-    assert await chain.decode(sealed) == [original]
+    encrypted = await chain.encode([original])
+    assert (
+        encrypted[0].metadata["encoding"] == ENCODING
+    )  # what the server sees: ltflow's encryption
+    assert (await ours.decode(encrypted))[0].metadata[
+        "encoding"
+    ] == HOST_ENCODING  # the host's inside
+    assert await chain.decode(encrypted) == [original]
     # Written by the host's codec alone, before ltflow was added: still read.
     assert await chain.decode(await host.encode([original])) == [original]
 

@@ -1,5 +1,5 @@
-"""Sealing: idempotent, atomic per batch, safe with several sealers at once, and every anchor
-chained to the one before it."""
+"""Anchoring: idempotent, atomic per batch, safe with several anchoring runs at once, and every
+anchor chained to the one before it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from uuid import UUID
 
 import pytest
 
-from ltflow.audit import Audit, ledger, seal
+from ltflow.audit import Audit, anchoring, ledger
+from ltflow.audit.anchorer import AnchorService
 from ltflow.audit.chain import ZERO
-from ltflow.audit.sealer import SealService
 from ltflow.eventstore.application import LearningTeams
 from tests.audit.conftest import AUDITOR
 from tests.conftest import Clock
@@ -23,11 +23,11 @@ def anchors(audit: Audit) -> list[ledger.Anchor]:
         return ledger.anchors(tx)
 
 
-def test_sealing_twice_seals_nothing_new(audit: Audit, case: UUID) -> None:
-    first = audit.seal()
+def test_anchoring_twice_anchors_nothing_new(audit: Audit, case: UUID) -> None:
+    first = audit.anchor()
     assert first.events == 44
     assert first.teams == {str(case)}
-    again = audit.seal()
+    again = audit.anchor()
     assert again.events == 0
     assert again.anchors == []
     assert len(anchors(audit)) == 1
@@ -36,9 +36,9 @@ def test_sealing_twice_seals_nothing_new(audit: Audit, case: UUID) -> None:
 def test_new_events_get_a_new_anchor_chained_to_the_last(
     audit: Audit, app: LearningTeams, case: UUID, clock: Clock
 ) -> None:
-    audit.seal()
+    audit.anchor()
     team = open_team(app, clock, case_ref="VIM-NEXT")
-    result = audit.seal()
+    result = audit.anchor()
     assert result.events == 2
     assert result.teams == {str(team)}
     first, second = anchors(audit)
@@ -47,25 +47,25 @@ def test_new_events_get_a_new_anchor_chained_to_the_last(
     assert second.events == 2
 
 
-def test_a_crash_while_sealing_leaves_nothing_half_done(
+def test_a_crash_while_anchoring_leaves_nothing_half_done(
     audit: Audit, case: UUID, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = seal._insert
+    real = anchoring._insert
 
     def crash(*args: object) -> None:
         real(*args)  # type: ignore[arg-type]
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(seal, "_insert", crash)
+    monkeypatch.setattr(anchoring, "_insert", crash)
     with pytest.raises(RuntimeError, match="power cut"):
-        audit.seal()
+        audit.anchor()
     assert anchors(audit) == []
     monkeypatch.undo()
-    assert audit.seal().events == 44
+    assert audit.anchor().events == 44
     assert audit.verify(case, AUDITOR, read_model=False).ok
 
 
-def test_sealers_running_at_once_seal_each_event_exactly_once(
+def test_anchoring_runs_at_once_anchor_each_event_exactly_once(
     audit: Audit, app: LearningTeams, case: UUID, clock: Clock
 ) -> None:
     results = []
@@ -73,7 +73,9 @@ def test_sealers_running_at_once_seal_each_event_exactly_once(
 
     def work() -> None:
         try:
-            results.append(seal.seal(audit.source, audit.store, now=audit.clock, batch_size=7))
+            results.append(
+                anchoring.anchor(audit.source, audit.store, now=audit.clock, batch_size=7)
+            )
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -85,16 +87,16 @@ def test_sealers_running_at_once_seal_each_event_exactly_once(
     for thread in threads:
         thread.join()
     assert errors == []
-    audit.seal()
+    audit.anchor()
     report = audit.verify(None, AUDITOR)
     assert report.ok
-    assert report.sealed == report.events == 44 + 3 * 2
+    assert report.anchored == report.events == 44 + 3 * 2
 
 
-def test_the_seal_service_seals_in_the_background(
+def test_the_anchor_service_anchors_in_the_background(
     audit: Audit, app: LearningTeams, case: UUID, clock: Clock
 ) -> None:
-    service = SealService(audit, interval=0.05).start()
+    service = AnchorService(audit, interval=0.05).start()
     try:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not anchors(audit):

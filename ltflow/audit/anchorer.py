@@ -1,10 +1,10 @@
-"""Sealing as a long-running service: a thread beside the projections (or its own process).
+"""Anchoring as a long-running service: a thread beside the projections (or its own process).
 
-Every ``interval`` seconds (or at once after :meth:`SealService.wake`) it calls
-:meth:`ltflow.audit.service.Audit.seal`, which seals what was stored since the last run and
+Every ``interval`` seconds (or at once after :meth:`AnchorService.wake`) it calls
+:meth:`ltflow.audit.service.Audit.anchor`, which chains what was stored since the last run and
 anchors it. Transient failures (a database restarting, a lock held too long) are waited out with
-a growing pause; sealing is idempotent, so a failed run is simply repeated. Each anchor is
-logged (``audit sealed``, with ``anchor=seq:digest``): ship those log lines somewhere ltflow
+a growing pause; anchoring is idempotent, so a failed run is simply repeated. Each anchor is
+logged (``audit anchored``, with ``anchor=seq:digest``): ship those log lines somewhere ltflow
 cannot rewrite and you have the outside record that ``verify --anchor`` checks against.
 """
 
@@ -26,8 +26,8 @@ log = structlog.get_logger("ltflow.audit")
 TRANSIENT = (OperationalError, InterfaceError, sqlite3.OperationalError)
 
 
-class SealService:
-    """Runs :meth:`Audit.seal` every ``interval`` seconds until stopped."""
+class AnchorService:
+    """Runs :meth:`Audit.anchor` every ``interval`` seconds until stopped."""
 
     def __init__(self, audit: Audit, *, interval: float = 5.0) -> None:
         self.audit = audit
@@ -38,27 +38,27 @@ class SealService:
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
-        """Seal now, then again every ``interval`` seconds, until :meth:`stop`."""
+        """Anchor now, then again every ``interval`` seconds, until :meth:`stop`."""
         backoff = self.interval
         while not self._stop.is_set():
             try:
-                self.audit.seal()
+                self.audit.anchor()
                 backoff = self.interval
             except TRANSIENT as exc:
                 backoff = min(backoff * 2, 60.0)
-                log.warning("audit sealing paused", error=str(exc), retry_in=backoff)
+                log.warning("audit anchoring paused", error=str(exc), retry_in=backoff)
             self._wake.wait(backoff)
             self._wake.clear()
 
     def start(self) -> Self:
         """Run in a background thread (the embedded stack, the worker)."""
-        self._thread = threading.Thread(target=self._run_in_thread, name="ltflow-audit-seal")
+        self._thread = threading.Thread(target=self._run_in_thread, name="ltflow-audit-anchor")
         self._thread.daemon = True
         self._thread.start()
         return self
 
     def wake(self) -> None:
-        """Seal now instead of at the next interval (call after writing events)."""
+        """Anchor now instead of at the next interval (call after writing events)."""
         self._wake.set()
 
     def stop(self, timeout: float | None = 10.0) -> None:
@@ -73,4 +73,4 @@ class SealService:
             self.run()
         except BaseException as exc:
             self.error = exc
-            log.exception("audit sealing stopped")
+            log.exception("audit anchoring stopped")

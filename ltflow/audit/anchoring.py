@@ -1,25 +1,25 @@
-"""Sealing: extend every team's hash chain over newly stored events, and anchor the run.
+"""Anchoring: extend every team's hash chain over newly stored events, and anchor the run.
 
-:func:`seal` follows the application's notification log from the position of the last anchor.
+:func:`anchor` follows the application's notification log from the position of the last anchor.
 Each batch is one transaction on the audit store: for every event after that position it
 appends ``(position, team, version, digest, link)`` to ``lta_links``, then writes one anchor that
 commits to the heads of the teams the batch advanced, to the access log's head and to the previous
-anchor. A crash before the commit leaves nothing behind, and the batch is sealed again; two
-sealers never interleave (the store's ``seal`` lock); an event whose version is already sealed is
-never sealed again (a row re-inserted under a new notification id is judged by ``verify``). So
-sealing is idempotent and safe to run anywhere, as often as you like.
+anchor. A crash before the commit leaves nothing behind, and the batch is anchored again; two
+anchoring runs never interleave (the store's :data:`LOCK`); an event whose version is already
+anchored is never chained again (a row re-inserted under a new notification id is judged by
+``verify``). So anchoring is idempotent and safe to run anywhere, as often as you like.
 
 How it runs in production:
 
-* **continuously**: the projection service (or the worker) calls :func:`seal` after each catch-up
-  or every few seconds, so the window in which an event is stored but not yet sealed stays small
-  (an event changed inside that window cannot be told from one stored that way);
-* **before every verify and export**: :class:`~ltflow.audit.service.Audit` seals first, so what
+* **continuously**: the projection service (or the worker) calls :func:`anchor` after each
+  catch-up or every few seconds, so the window in which an event is stored but not yet anchored
+  stays small (an event changed inside that window cannot be told from one stored that way);
+* **before every verify and export**: :class:`~ltflow.audit.service.Audit` anchors first, so what
   it checks or exports is covered up to the moment of the read;
-* **from cron**, as a safety net: ``ltflow audit seal`` (one catch-up, then exit).
+* **from cron**, as a safety net: ``ltflow audit anchor`` (one catch-up, then exit).
 
 Publish the latest anchor (``seq:digest``, logged by every run and printed by
-``ltflow audit seal`` and ``verify --all``) somewhere ltflow cannot write: a ticket, an e-mail to
+``ltflow audit anchor`` and ``verify --all``) somewhere ltflow cannot write: a ticket, an e-mail to
 the board, a WORM bucket. ``verify --anchor seq:digest`` then proves that nobody rewrote the
 audit store itself after that moment.
 """
@@ -39,15 +39,20 @@ from ltflow.audit.store import AuditStore, Tx
 
 log = structlog.get_logger("ltflow.audit")
 
+#: The audit store's lock that anchoring runs hold. The name is the one older versions of ltflow
+#: hold too (it names a PostgreSQL advisory lock): while old and new processes run side by side
+#: in a rolling upgrade, they must still exclude each other, so it never changes with the words.
+LOCK = "seal"
+
 
 @dataclass
-class SealResult:
-    """What one :func:`seal` call did."""
+class AnchorResult:
+    """What one :func:`anchor` call did."""
 
     events: int = 0
     teams: set[str] = field(default_factory=set)
     anchors: list[Anchor] = field(default_factory=list)
-    #: Rows after the position whose version was already sealed (re-inserted rows).
+    #: Rows after the position whose version was already anchored (re-inserted rows).
     skipped: int = 0
 
     @property
@@ -55,30 +60,30 @@ class SealResult:
         return self.anchors[-1] if self.anchors else None
 
 
-def seal(
+def anchor(
     source: EventSource,
     store: AuditStore,
     *,
     now: Callable[[], datetime],
     batch_size: int = 5000,
-) -> SealResult:
-    """Seal everything stored so far (see the module docstring); returns what was done."""
-    result = SealResult()
+) -> AnchorResult:
+    """Anchor everything stored so far (see the module docstring); returns what was done."""
+    result = AnchorResult()
     while True:
-        with store.write("seal") as tx:
-            done = _seal_batch(tx, source, now(), batch_size, result)
+        with store.write(LOCK) as tx:
+            done = _anchor_batch(tx, source, now(), batch_size, result)
         if done:
             break
     if result.anchors:
         latest = result.anchors[-1]
-        log.info("audit sealed", events=result.events, anchor=latest.ref)
+        log.info("audit anchored", events=result.events, anchor=latest.ref)
     return result
 
 
-def _seal_batch(
-    tx: Tx, source: EventSource, at: datetime, batch_size: int, result: SealResult
+def _anchor_batch(
+    tx: Tx, source: EventSource, at: datetime, batch_size: int, result: AnchorResult
 ) -> bool:
-    """Seal one batch; True when the log holds nothing more after it."""
+    """Anchor one batch; True when the log holds nothing more after it."""
     last = ledger.latest_anchor(tx)
     position = last.position if last else 0
     rows = source.after(position, batch_size)
@@ -87,7 +92,7 @@ def _seal_batch(
     if not rows and access == unchanged:
         return True
     seq = (last.seq if last else 0) + 1
-    heads = ledger.sealed_heads(tx, sorted({row[0] for _, row in rows}))
+    heads = ledger.chain_heads(tx, sorted({row[0] for _, row in rows}))
     links: list[tuple[int, str, int, bytes, bytes, int]] = []
     for position, (team, version, topic, state) in rows:
         head_version, head_link = heads.get(team, (0, chain.ZERO))
@@ -98,7 +103,7 @@ def _seal_batch(
         heads[team] = (version, new_link)
         links.append((position, team, version, chain.event_digest(topic, state), new_link, seq))
     advanced = {team: heads[team] for team in {row[1] for row in links}}
-    anchor = _anchor(
+    anchor = _new_anchor(
         seq=seq,
         prev=last.digest if last else chain.ZERO,
         position=rows[-1][0] if rows else position,
@@ -114,7 +119,7 @@ def _seal_batch(
     return len(rows) < batch_size
 
 
-def _anchor(
+def _new_anchor(
     *,
     seq: int,
     prev: bytes,
