@@ -53,6 +53,9 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._projection_metrics()
+
+    def _projection_metrics(self) -> None:
         self.quarantined = Gauge(
             "ltflow_projections_quarantined_teams",
             "Teams whose views stopped before an event they cannot fold (see projections status).",

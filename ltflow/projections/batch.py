@@ -59,6 +59,7 @@ class Writes:
         self.rows: dict[str, list[Row]] = {p.name: [] for p in projections}
 
     def replace(self, name: str, key: str, rows: list[Row]) -> None:
+        """The team ``key``'s rows in read model ``name`` become ``rows``."""
         self.teams[name].append(key)
         self.rows[name].extend(rows)
 

@@ -73,6 +73,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="exit 1 when a projection is behind, was built by other code, or holds a team",
     )
     status.set_defaults(handler=status_command)
+    for command in (run, rebuild, status, _add_retry(commands)):
+        command.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_retry(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     retry = commands.add_parser(
         "retry",
         help="fold quarantined teams again from their first event (after a fix)",
@@ -83,8 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "team_ids", nargs="*", type=uuid.UUID, metavar="TEAM_ID", help="which ones (default: all)"
     )
     retry.set_defaults(handler=retry_command)
-    for command in (run, rebuild, status, retry):
-        command.add_argument("--json", action="store_true", help="machine-readable output")
+    return retry
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:

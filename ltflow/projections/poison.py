@@ -131,7 +131,7 @@ def fold_carefully(
     rows: dict[str, list[Row]] | None = None
     for index, (_, event) in enumerate(events):
         if isinstance(event, Undecodable):
-            poison = _blame(team_id, base, events, index, event.error, event.texts)
+            poison = _blame(team_id, base, events, index, event.error, None)
             return Careful(None, rows, index, poison)
         failing = base
         try:

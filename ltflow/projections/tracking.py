@@ -26,6 +26,7 @@ NONE = Tracked(-1, "")
 
 
 def create(tx: Tx, store: ViewStore) -> None:
+    """Create the table where it is missing."""
     tx.execute(
         f"CREATE TABLE IF NOT EXISTS {store.table(TRACKING)} (name TEXT PRIMARY KEY,"
         " notification_id BIGINT NOT NULL, version TEXT NOT NULL, updated_at TEXT)"
@@ -33,6 +34,7 @@ def create(tx: Tx, store: ViewStore) -> None:
 
 
 def read(tx: Tx, store: ViewStore) -> dict[str, Tracked]:
+    """Every projection's position and version, by name."""
     rows = tx.fetchall(f"SELECT name, notification_id, version FROM {store.table(TRACKING)}")
     return {name: Tracked(int(position), version) for name, position, version in rows}
 
