@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -12,10 +13,12 @@ import orjson
 import pytest
 import structlog
 from eventsourcing.persistence import StoredEvent
+from pydantic import BaseModel, ValidationError
 
 from ltflow.eventstore.application import LearningTeams
 from ltflow.projections import action_tracker, team_fold, theme_trends
 from ltflow.projections.base import Row, TeamProjection
+from ltflow.projections.poison import describe, texts_in
 from ltflow.projections.registry import PROJECTIONS
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore
@@ -284,3 +287,22 @@ def test_an_event_this_code_cannot_decode_quarantines_only_its_team(
     assert SECRET not in held.model_dump_json()
     assert runner.retry()[team_id] is not None  # still unreadable: still quarantined
     assert {t.position for t in runner.positions().values()} == {max_id(app)}
+
+
+def test_an_error_message_keeps_no_text_of_the_payload_even_where_it_was_shortened() -> None:
+    class Note(BaseModel):
+        when: datetime
+
+    payload = {"note": "Ann's ward, line one\nline two", "nested": [{"who": SECRET}]}
+    try:
+        Note.model_validate({"when": SECRET * 20})  # pydantic shortens the input it shows
+    except ValidationError as exc:
+        error_class, message, location = describe(exc, [SECRET * 20])
+    assert error_class == "pydantic_core._pydantic_core.ValidationError"
+    assert message.startswith("1 validation error(s) for Note: when: Input should be")
+    assert "Dana" not in message
+    assert location.startswith("tests/projections/test_poison.py:")
+    quoted = ValueError(f"bad {payload['note']!r} from {payload['nested']}")
+    assert describe(quoted, texts_in(payload))[1] == "bad \"…\" from [{'who': '…'}]"
+    assert describe(KeyError("participant_id"), texts_in(payload))[1] == "'participant_id'"
+    assert len(describe(ValueError("x" * 1000), [])[1]) == 300
