@@ -7,11 +7,15 @@
   success, repeats included.
 * ``ltflow_events_rejected_total{code}``: intake requests answered with an error, by the
   contract's code (``invalid_event``, ``wrong_phase``, ..., ``unauthenticated``).
+* ``ltflow_projections_quarantined_teams``: teams whose views stopped before an event they
+  cannot fold, as the views database holds them when scraped (whichever process projects).
+* ``ltflow_projections_poison_events_total``: poison events the projection service in this
+  process met (each quarantined a team; a failed retry counts again).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
 #: Seconds; an update through Temporal takes ~20 ms, a rejection by FastAPI well under 1 ms.
@@ -48,6 +52,31 @@ class Metrics:
             ("code",),
             registry=self.registry,
         )
+
+        self._projection_metrics()
+
+    def _projection_metrics(self) -> None:
+        self.quarantined = Gauge(
+            "ltflow_projections_quarantined_teams",
+            "Teams whose views stopped before an event they cannot fold (see projections status).",
+            registry=self.registry,
+        )
+        self.poison_events = Counter(
+            "ltflow_projections_poison_events",
+            "Events the projection service here could not fold (each quarantined a team).",
+            registry=self.registry,
+        )
+        self._poison_seen = 0
+
+    def observe_projections(self, quarantined: int | None, poison_events: int | None) -> None:
+        """The quarantine's size (None: could not be read) and the projection service's running
+        count of poison events (None: no service in this process), just before a scrape."""
+        if quarantined is not None:
+            self.quarantined.set(quarantined)
+        if poison_events is not None and poison_events > self._poison_seen:
+            # The service counts in a plain integer; the counter takes what it added since.
+            self.poison_events.inc(poison_events - self._poison_seen)
+            self._poison_seen = poison_events
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -1,4 +1,4 @@
-"""``ltflow projections run | rebuild | status``: the read models from the command line.
+"""``ltflow projections run | rebuild | status | retry``: the read models from the command line.
 
 Wire it into the main parser with :func:`add_parser`; each subcommand sets ``handler``, called as
 ``args.handler(args, settings)`` and returning the exit code (0 ok, 1 a failed check or a
@@ -12,6 +12,7 @@ import json
 import signal
 import sqlite3
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +21,8 @@ from eventsourcing.persistence import PersistenceError
 
 from ltflow.config import Settings
 from ltflow.projections.base import ProjectionError
+from ltflow.projections.poison import Poison
+from ltflow.projections.quarantine import Quarantined
 from ltflow.projections.registry import PROJECTION_NAMES
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.service import ProjectionService
@@ -31,7 +34,7 @@ _FAILURES = (PersistenceError, sqlite3.Error, OSError, ProjectionError)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``projections`` with its ``run``, ``rebuild`` and ``status`` subcommands."""
+    """Add ``projections`` with its ``run``, ``rebuild``, ``status`` and ``retry`` subcommands."""
     parser = subparsers.add_parser(
         "projections",
         help="keep, rebuild or inspect the read models",
@@ -67,11 +70,27 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     status.add_argument(
         "--check",
         action="store_true",
-        help="exit 1 when a projection is behind or was built by other code",
+        help="exit 1 when a projection is behind, was built by other code, or holds a team",
     )
     status.set_defaults(handler=status_command)
-    for command in (run, rebuild, status):
+    for command in (run, rebuild, status, _add_retry(commands)):
         command.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_retry(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    retry = commands.add_parser(
+        "retry",
+        help="fold quarantined teams again from their first event (after a fix)",
+        description="Teams whose views stopped before an event they could not fold are folded "
+        "again from their first event; exit 1 when one fails again.",
+    )
+    retry.add_argument(
+        "team_ids", nargs="*", type=uuid.UUID, metavar="TEAM_ID", help="which ones (default: all)"
+    )
+    retry.set_defaults(handler=retry_command)
+    return retry
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -156,10 +175,12 @@ def rebuild_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Show each projection's position and exactly how many events it is behind."""
+    """Show each projection's position, exactly how many events it is behind, and the
+    quarantined teams."""
     try:
         with _runner(settings) as runner:
             report = projection_status(runner)
+            held = runner.quarantined()
     except _FAILURES as exc:
         return _fail(args, exc)
     if args.json:
@@ -168,13 +189,45 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
                 {
                     "max_notification_id": report[0].max_notification_id if report else 0,
                     "projections": [s.model_dump() for s in report],
+                    "quarantined": [q.model_dump(mode="json") for q in held],
                 }
             )
         )
     else:
         _print_table(report)
-    lagging = any(s.behind or s.stale for s in report)
+        _print_quarantined(held)
+    lagging = any(s.behind or s.stale for s in report) or bool(held)
     return FAILED if args.check and lagging else OK
+
+
+def retry_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Fold the quarantined teams named (or all) again from their first event."""
+    try:
+        with _runner(settings) as runner:
+            result = runner.retry(args.team_ids)
+    except _FAILURES as exc:
+        return _fail(args, exc)
+    if not result:
+        _say(args, "no such team is quarantined; nothing to do", event="nothing_held")
+    for team_id, poison in result.items():
+        if poison is None:
+            _say(
+                args,
+                f"team {team_id}: folded again, its views are current",
+                event="released",
+                team_id=str(team_id),
+            )
+        else:
+            _say(
+                args,
+                f"team {team_id}: still quarantined: {_poison_text(poison)}",
+                event="held",
+                team_id=str(team_id),
+                notification_id=poison.notification_id,
+                error_class=poison.error_class,
+                error=poison.error,
+            )
+    return FAILED if any(p is not None for p in result.values()) else OK
 
 
 @contextmanager
@@ -197,6 +250,29 @@ def _print_table(report: list[ProjectionStatus]) -> None:
         print(f"{s.name:<18} {s.position:>9} {s.behind:>8}  {state}")
     if report:
         print(f"event log: last notification id {report[0].max_notification_id}")
+
+
+def _print_quarantined(held: list[Quarantined]) -> None:
+    if not held:
+        return
+    print(
+        f"quarantined: {len(held)} team(s), their views stop before an event they cannot fold "
+        "(fix, then `ltflow projections retry`)"
+    )
+    for q in held:
+        print(
+            f"  {q.team_id}  {_poison_text(q)}; {q.skipped} later event(s) skipped, since "
+            f"{q.failed_at:%Y-%m-%d %H:%M:%S}"
+        )
+
+
+def _poison_text(p: Poison | Quarantined) -> str:
+    event = (
+        f"{p.event_type} v{p.version} (notification {p.notification_id})"
+        if p.notification_id is not None
+        else f"its fold at v{p.version}"
+    )
+    return f"{p.projection} failed on {event}: {p.error_class}: {p.error} [{p.location}]"
 
 
 def _state(status: ProjectionStatus) -> str:

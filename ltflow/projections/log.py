@@ -6,6 +6,10 @@ application's mapper decodes them, the lean way wherever that gives the same val
 encrypted personal fields of each batch decrypted with keys looked up once. On PostgreSQL
 :meth:`EventLog.listen` waits for the ``NOTIFY`` the library's recorder sends in every insert
 transaction (push); on SQLite there is no such signal, and the runner polls.
+
+A row this code cannot decode (a topic it does not know, a payload it cannot read) does not fail
+the read: it comes as an :class:`~ltflow.projections.poison.Undecodable`, so that only its team
+is quarantined. Failures of the database are raised as they are.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder
 
 from ltflow.eventstore.decode import EventDecoder, StoredTeamEvent, TeamEvent
-from ltflow.store.events import event_rows
+from ltflow.projections.base import ProjectionError
+from ltflow.projections.poison import NOT_POISON, Entry, Undecodable, undecodable
+from ltflow.store.events import EventRow, event_rows
 
 __all__ = ["EventLog", "StoredTeamEvent", "Waiter"]
 
@@ -36,10 +44,54 @@ class EventLog:
         #: The mapper that decodes what the lean way cannot.
         self.mapper = self.decoder.mapper
 
-    def read(self, after: int, limit: int) -> list[tuple[int, TeamEvent | None]]:
+    def read(self, after: int, limit: int) -> list[tuple[int, Entry]]:
         """Up to ``limit`` notifications after ``after``, decoded (None: not a team event)."""
         rows = self.rows.page(after, limit)
-        return list(zip([row[0] for row in rows], self.decoder.decode(rows), strict=True))
+        return list(zip([row[0] for row in rows], self._decode(rows), strict=True))
+
+    def team_events(self, team_id: UUID, upto: int) -> list[tuple[int, TeamEvent | Undecodable]]:
+        """One team's events up to notification ``upto``, in order, with their ids."""
+        rows = [row for row in self.rows.team_rows([str(team_id)]) if row[0] <= upto]
+        if any(row[0] == 0 for row in rows):
+            raise ProjectionError(
+                "Folding one team again needs an event store that keeps notification ids "
+                "with its events (SQLite or PostgreSQL)."
+            )
+        decoded = zip([row[0] for row in rows], self._decode(rows), strict=True)
+        return [(position, event) for position, event in decoded if event is not None]
+
+    def _decode(self, rows: list[EventRow]) -> list[Entry]:
+        try:
+            return list(self.decoder.decode(rows))
+        except NOT_POISON:
+            raise
+        except Exception:  # one row spoils the batch: find it (them), decode the rest
+            return [self._decode_one(row) for row in rows]
+
+    def _decode_one(self, row: EventRow) -> Entry:
+        try:
+            return self.decoder.decode([row])[0]
+        except NOT_POISON:
+            raise
+        except Exception as exc:  # whatever it is, it is this row's
+            try:
+                UUID(str(row[1]))
+            except ValueError:
+                return None  # not a team's: no team id to quarantine, nothing to fold
+            return undecodable(row[1], row[2], row[3], exc, self._payload(row[4]))
+
+    def _payload(self, state: bytes) -> Any:
+        """The stored payload as plain JSON, where it parses: only to keep its texts out of
+        the error's record."""
+        mapper = self.mapper
+        try:
+            if mapper.cipher is not None:
+                state = mapper.cipher.decrypt(state)
+            if mapper.compressor is not None:
+                state = mapper.compressor.decompress(state)
+            return orjson.loads(state).get("payload")
+        except Exception:  # then there is no readable text to take out either
+            return None
 
     def max_id(self) -> int:
         """The highest notification id stored (0: none)."""

@@ -10,49 +10,36 @@ twice.
 The team detail fold is the base: every other read model is a pure function of one team's fold.
 A read model that is behind the base (new, rebuilt, or its code changed) is re-derived from the
 stored folds without reading the event store; when the fold itself changes, everything replays.
+
+A stored event that one team's views cannot fold stops that team only (:mod:`.batch`): the team
+is quarantined in the same transaction, its later events are skipped (positions advance as
+usual), and it is folded again from its first event when the views' code changes or on
+:meth:`ProjectionRunner.retry` (:mod:`.quarantine`).
 """
 
 from __future__ import annotations
 
-import gc
+import hashlib
 import threading
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 import structlog
 from eventsourcing.application import Application
 
-from ltflow.eventstore.decode import TeamEvent
-from ltflow.projections import team_detail
-from ltflow.projections.base import ProjectionError, Row, TeamProjection
+from ltflow.projections import quarantine, team_detail, tracking
+from ltflow.projections.base import ProjectionError, TeamProjection
+from ltflow.projections.batch import BatchFolder, collector_paused
 from ltflow.projections.log import EventLog
+from ltflow.projections.poison import Poison
+from ltflow.projections.quarantine import Quarantined
 from ltflow.projections.registry import PROJECTIONS
 from ltflow.projections.store import PREFIX, Tx, ViewStore
-from ltflow.projections.team_models import TeamDetailView
+from ltflow.projections.tracking import NONE, TRACKING, Tracked
 
+__all__ = ["TRACKING", "ProjectionRunner", "Tracked"]
 log = structlog.get_logger("ltflow.projections")
-TRACKING = "tracking"
-
-
-@dataclass(slots=True)
-class _Fold:
-    """A team's fold in the runner's cache, with the rows last stored for it per read model."""
-
-    view: TeamDetailView
-    rows: dict[str, list[Row]]
-
-
-@dataclass(frozen=True)
-class Tracked:
-    """A projection's stored position (last notification id applied) and code version."""
-
-    position: int
-    version: str
 
 
 class ProjectionRunner:
@@ -75,8 +62,13 @@ class ProjectionRunner:
         self.derived = self.projections[1:]
         self.base = self.projections[0]
         self.batch_size = batch_size
-        self._cache: OrderedDict[UUID, _Fold] = OrderedDict()
-        self._cache_size = cache_size
+        self._names = [p.name for p in self.projections]
+        versions = "|".join(p.code_version for p in self.projections)
+        #: Every view's code together: a quarantined team is folded again when it changes.
+        self.code_version = hashlib.sha256(versions.encode()).hexdigest()[:12]
+        self.folder = BatchFolder(
+            store, self.projections, code_version=self.code_version, cache_size=cache_size
+        )
         #: The base position the cache (and the read hint) is valid for; None: unknown.
         self._known: int | None = None
         self._prepared = False
@@ -89,15 +81,13 @@ class ProjectionRunner:
         Returns the names reset. A changed fold resets every projection (they derive from it).
         """
         with self.store.write() as tx:
-            tx.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.store.table(TRACKING)} (name TEXT PRIMARY KEY,"
-                " notification_id BIGINT NOT NULL, version TEXT NOT NULL, updated_at TEXT)"
-            )
+            tracking.create(tx, self.store)
+            quarantine.create(tx, self.store)
             for projection in self.projections:
                 self._create_table(tx, projection)
-            tracked = self._read_tracking(tx)
+            tracked = tracking.read(tx, self.store)
             stale = [
-                p for p in self.projections if tracked.get(p.name, _NONE).version != p.code_version
+                p for p in self.projections if tracked.get(p.name, NONE).version != p.code_version
             ]
             if self.base in stale:
                 stale = list(self.projections)
@@ -146,21 +136,48 @@ class ProjectionRunner:
         chosen = [p for p in self.projections if not names or p.name in names]
         replay = self.base in chosen
         with self.store.write() as tx:
-            base_position = self._read_tracking(tx)[self.base.name].position
+            base_position = tracking.read(tx, self.store)[self.base.name].position
+            held = set(quarantine.read(tx, self.store))
             for projection in self.projections if replay else chosen:
                 self._reset(tx, projection)
                 if not replay:
-                    self._rederive(tx, projection, base_position)
+                    self._rederive(tx, projection, base_position, held)
         self._forget()
         if replay:
             self.catch_up()
             return [p.name for p in self.projections]
         return [p.name for p in chosen]
 
+    def retry(self, team_ids: Sequence[UUID] = ()) -> dict[UUID, Poison | None]:
+        """Fold quarantined teams (every one when ``team_ids`` is empty) again from their first
+        event, in one transaction. Per team: the poison it met again (still quarantined), or
+        None (released: its views are current). Teams not quarantined are left out.
+        """
+        if not self._prepared:
+            self.prepare()
+        with self.store.write() as tx:
+            tracked = tracking.read(tx, self.store)
+            self._check_versions(tracked)
+            base = tracked[self.base.name].position
+            held = quarantine.read(tx, self.store)
+            chosen = [t for t in (team_ids or list(held)) if t in held]
+            result = {t: self._refold(tx, t, base) for t in chosen}
+        self._forget()
+        return result
+
+    def quarantined(self) -> list[Quarantined]:
+        """The quarantined teams, longest quarantined first (none before the first run)."""
+        return quarantine.listed(self.store)
+
+    @property
+    def poisoned(self) -> int:
+        """How many poison events this runner met (each quarantined a team); only grows."""
+        return self.folder.poisoned
+
     def positions(self) -> dict[str, Tracked]:
         """Every projection's stored position and version (empty before the first run)."""
         with self.store.read() as tx:
-            return self._read_tracking(tx)
+            return tracking.read(tx, self.store)
 
     @property
     def position(self) -> int | None:
@@ -174,161 +191,80 @@ class ProjectionRunner:
         after = (
             self._known if self._known is not None else self.positions()[self.base.name].position
         )
-        with _collector_paused():
+        with collector_paused():
             return self._step_at(after)
 
     def _step_at(self, after: int) -> int | None:
         batch = self.log.read(after, self.batch_size)
         with self.store.write() as tx:
-            tracked = self._read_tracking(tx)
-            self._check_versions(tracked)
-            base = tracked[self.base.name].position
-            if base != self._known:
-                self._cache.clear()  # somebody else wrote the views (or we never read them)
-            self._known = None  # until this transaction commits
-            for projection in self.derived:
-                if tracked[projection.name].position != base:
-                    self._rederive(tx, projection, base)
+            base, held = self._begin(tx)
             if base != after:
                 done, position = 0, base  # the views moved since we read: read again from there
             elif not batch:
                 done, position = None, base
             else:
                 position = batch[-1][0]
-                done = self._apply(tx, [e for _, e in batch if e is not None])
-                self._advance(tx, base, position)
+                done = self.folder.fold(tx, batch, held)
+                tracking.advance(tx, self.store, self._names, base, position)
         self._known = position
         return done
+
+    def _begin(self, tx: Tx) -> tuple[int, set[UUID]]:
+        """Open a batch: the fold's position and the teams held in quarantine, once every read
+        model is at that position and every team quarantined by other code is folded again."""
+        tracked = tracking.read(tx, self.store)
+        self._check_versions(tracked)
+        base = tracked[self.base.name].position
+        if base != self._known:
+            self.folder.forget()  # somebody else wrote the views (or we never read them)
+        self._known = None  # until this transaction commits
+        records = quarantine.read(tx, self.store)
+        held = set(records)
+        for projection in self.derived:
+            if tracked[projection.name].position != base:
+                self._rederive(tx, projection, base, held)
+        for team_id, record in records.items():
+            # Fixed code may fold it now; a team that fails again is held under this code.
+            if record.code_version != self.code_version and self._refold(tx, team_id, base) is None:
+                held.discard(team_id)
+        return base, held
 
     def _check_versions(self, tracked: dict[str, Tracked]) -> None:
         # During a rolling deploy the newer code rebuilds the views; older runners must stop
         # rather than write their rows under the newer version.
         for projection in self.projections:
-            stored = tracked.get(projection.name, _NONE).version
+            stored = tracked.get(projection.name, NONE).version
             if stored != projection.code_version:
                 raise ProjectionError(
                     f"The {projection.name} view was built by other code (version {stored or '-'}, "
                     f"this is {projection.code_version}); is another ltflow version running?"
                 )
 
-    def _apply(self, tx: Tx, events: list[TeamEvent]) -> int:
-        by_team: dict[UUID, list[TeamEvent]] = {}
-        for event in events:
-            by_team.setdefault(event.originator_id, []).append(event)
-        self._load(tx, [t for t in by_team if t not in self._cache])
-        changed: dict[str, list[str]] = {p.name: [] for p in self.projections}
-        rows: dict[str, list[Row]] = {p.name: [] for p in self.projections}
-        for team_id, team_events in by_team.items():
-            fold = self._cache.pop(team_id, None)
-            view = None if fold is None else fold.view
-            for event in team_events:
-                view = team_detail.apply_event(view, event)
-            assert view is not None
-            fold = self._cache[team_id] = _Fold(view, {} if fold is None else fold.rows)
-            changed[self.base.name].append(view.key)
-            rows[self.base.name].extend(self.base.rows(view))
-            for projection in self.derived:
-                after = projection.rows(view)
-                if after != fold.rows.get(projection.name, []):
-                    fold.rows[projection.name] = after
-                    changed[projection.name].append(view.key)
-                    rows[projection.name].extend(after)
-        for projection in self.projections:
-            table = self.store.table(projection.table)
-            tx.delete_teams(table, changed[projection.name])
-            tx.insert(table, projection.table.column_names, rows[projection.name])
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return len(events)
-
-    def _load(self, tx: Tx, team_ids: list[UUID]) -> None:
-        """Fetch the stored folds of these teams, with the rows stored for each of them."""
-        if not team_ids:
-            return
-        sql = f"SELECT doc FROM {self.store.table(self.base.table)} WHERE team_id"
-        for (doc,) in tx.fetch_for_teams(sql, [str(t) for t in team_ids]):
-            view = team_detail.load(doc)
-            self._cache[view.team_id] = _Fold(view, {p.name: p.rows(view) for p in self.derived})
-
-    def _advance(self, tx: Tx, base: int, position: int) -> None:
-        names = [p.name for p in self.projections]
-        updated = tx.execute(
-            f"UPDATE {self.store.table(TRACKING)} SET notification_id = ?, updated_at = ? "
-            f"WHERE notification_id = ? AND name IN ({', '.join('?' for _ in names)})",
-            (position, _now(), base, *names),
-        )
-        if updated != len(names):
-            raise ProjectionError("Tracking moved under the runner's lock; batch rolled back.")
-
     # --- tables and tracking ----------------------------------------------------------------
 
-    def _rederive(self, tx: Tx, projection: TeamProjection, base: int) -> None:
+    def _rederive(self, tx: Tx, projection: TeamProjection, base: int, held: set[UUID]) -> None:
         """Rebuild one read model from the stored folds (at ``base``), in this transaction."""
-        table = self.store.table(projection.table)
-        tx.execute(f"DELETE FROM {table}")
-        columns, last = projection.table.column_names, ""
-        source = self.store.table(self.base.table)
-        while page := tx.fetchall(
-            f"SELECT team_id, doc FROM {source} WHERE team_id > ? ORDER BY team_id LIMIT 1000",
-            (last,),
-        ):
-            rows = [r for _, doc in page for r in projection.rows(team_detail.load(doc))]
-            tx.insert(table, columns, rows)
-            last = page[-1][0]
-        self._track(tx, projection, base)
+        self.folder.rederive(tx, projection, held)
+        tracking.track(tx, self.store, projection, base)
         log.info(
             "projection re-derived from the team folds", projection=projection.name, position=base
         )
 
+    def _refold(self, tx: Tx, team_id: UUID, base: int) -> Poison | None:
+        """Fold a quarantined team again from its first event up to ``base``, in ``tx``."""
+        return self.folder.refold(tx, team_id, self.log.team_events(team_id, base))
+
     def _reset(self, tx: Tx, projection: TeamProjection) -> None:
+        if projection is self.base:  # the log is replayed: every team from its first event
+            quarantine.clear(tx, self.store)
         tx.execute(f"DROP TABLE IF EXISTS {self.store.table(projection.table)}")
         self._create_table(tx, projection)
-        self._track(tx, projection, 0)
+        tracking.track(tx, self.store, projection, 0)
 
     def _create_table(self, tx: Tx, projection: TeamProjection) -> None:
         for statement in projection.table.ddl(self.store.table(projection.table), PREFIX):
             tx.execute(statement)
 
-    def _track(self, tx: Tx, projection: TeamProjection, position: int) -> None:
-        tx.execute(f"DELETE FROM {self.store.table(TRACKING)} WHERE name = ?", (projection.name,))
-        tx.execute(
-            f"INSERT INTO {self.store.table(TRACKING)} VALUES (?, ?, ?, ?)",
-            (projection.name, position, projection.code_version, _now()),
-        )
-
-    def _read_tracking(self, tx: Tx) -> dict[str, Tracked]:
-        rows = tx.fetchall(
-            f"SELECT name, notification_id, version FROM {self.store.table(TRACKING)}"
-        )
-        return {name: Tracked(int(position), version) for name, position, version in rows}
-
     def _forget(self) -> None:
-        self._cache.clear()
+        self.folder.forget()
         self._known = None
-
-
-_NONE = Tracked(-1, "")
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Hold the cyclic garbage collector for one batch.
-
-    A batch allocates some hundred thousand small containers (decoded events, rows) that are
-    freed by reference counting when it ends; meanwhile the collector would walk them, and the
-    whole fold cache with them, again and again: a fifth to a third of a catch-up's time. The
-    pause lasts one batch (about a second at most); collection resumes right after it.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def _now() -> str:
-    # Operational metadata (when the runner last wrote), never part of a view.
-    return datetime.now(UTC).isoformat()

@@ -2,7 +2,8 @@
 
 ``python -m tests.projections.crash_runner '<json>'``: it writes ``pause_after`` batches, then
 writes part of the next one, prints ``inside-batch`` and sleeps, so that the test can kill it
-(SIGKILL) with the transaction open.
+(SIGKILL) with the transaction open. With ``"poison": true`` its ``participant.invited`` step is
+the broken one of :func:`tests.projections.helpers.broken_invitation`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.registry import PROJECTIONS
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import Tx, ViewStore
+from tests.projections.helpers import break_invitations
 
 MARKER = "inside-batch"
 
@@ -43,6 +45,8 @@ def main(spec: dict[str, Any]) -> None:
             time.sleep(120)
 
     Tx.insert = insert_then_pause  # type: ignore[method-assign,assignment]
+    if spec.get("poison"):
+        break_invitations()
     app = LearningTeams.from_settings(settings)
     ProjectionRunner(
         app, ViewStore.from_settings(settings), batch_size=spec["batch_size"]

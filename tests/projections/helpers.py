@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.registry import PROJECTIONS
 from ltflow.projections.runner import TRACKING
 from ltflow.projections.store import ViewStore
-from ltflow.projections.team_detail import get_team_detail
+from ltflow.projections.team_detail import fold_team_detail, get_team_detail
+from ltflow.projections.team_fold import STEPS, Step
+from ltflow.projections.team_models import TeamDetailView
 
 
 def max_id(app: LearningTeams) -> int:
@@ -68,3 +72,41 @@ def assert_counts_match_log(app: LearningTeams, store: ViewStore) -> int:
         reviews = sum(c.reviews for c in view.criteria)
         assert reviews == counts["review.recorded"], team_id
     return total
+
+
+#: A participant whose invitation the broken step below cannot fold.
+POISON = "p-poison"
+#: Personal text in the poison event: it must never reach the quarantine record.
+SECRET = "Dana Geheimnis"
+
+
+def broken_invitation(real: Step) -> Step:
+    """``participant.invited`` as a buggy release folds it: it fails for one participant, with
+    a message that quotes the payload (as real errors do)."""
+
+    def step(view: TeamDetailView, payload: dict[str, Any], at: datetime) -> None:
+        if payload["participant_id"] == POISON:
+            raise ValueError(f"cannot fold the invitation of {payload.get('display_name')!r}")
+        real(view, payload, at)
+
+    return step
+
+
+def break_invitations() -> None:
+    """Install :func:`broken_invitation` (for a process of its own; tests use monkeypatch)."""
+    STEPS["participant.invited"] = broken_invitation(STEPS["participant.invited"])
+
+
+def notification_of(app: LearningTeams, team_id: UUID, version: int) -> int:
+    """The notification id of one team's event."""
+    for n in app.recorder.select_notifications(start=None, limit=1_000_000):
+        if UUID(str(n.originator_id)) == team_id and n.originator_version == version:
+            return n.id
+    raise LookupError((team_id, version))
+
+
+def fresh_fold(app: LearningTeams, team_id: UUID) -> TeamDetailView:
+    """The team's detail folded afresh from its stored events (what its views should show)."""
+    return fold_team_detail(
+        app.mapper.to_domain_event(e) for e in app.recorder.select_events(team_id)
+    )  # type: ignore[misc]

@@ -20,9 +20,17 @@ from ltflow.projections.registry import PROJECTIONS
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import Tx, ViewStore
 from ltflow.projections.team_detail import get_team_detail
+from ltflow.projections.team_fold import STEPS
 from tests.conftest import Clock
 from tests.projections.crash_runner import MARKER
-from tests.projections.helpers import assert_counts_match_log, max_id, snapshot
+from tests.projections.helpers import (
+    POISON,
+    SECRET,
+    assert_counts_match_log,
+    broken_invitation,
+    max_id,
+    snapshot,
+)
 from tests.projections.scenario import PEOPLE, TeamDriver, full_team, mixed_teams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,25 +108,7 @@ def test_a_runner_process_killed_inside_a_batch_restarts_to_the_rebuilt_views(
 ) -> None:
     mixed_teams(app, clock)
     total = max_id(app)
-    spec = {
-        "data_dir": str(settings.data_dir),
-        "event_store": settings.event_store,
-        "env": dict(settings.event_store_env),
-        "batch_size": 10,
-        "pause_after": pause_after,
-    }
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.projections.crash_runner", json.dumps(spec)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for_line(child, MARKER, timeout=30)
-    finally:
-        child.kill()
-        child.wait(timeout=10)
+    _kill_inside_a_batch(settings, batch_size=10, pause_after=pause_after)
 
     runner = ProjectionRunner(app, views, batch_size=10)
     assert {t.position for t in runner.positions().values()} == {pause_after * 10}
@@ -128,6 +118,46 @@ def test_a_runner_process_killed_inside_a_batch_restarts_to_the_rebuilt_views(
     runner.rebuild()
     assert snapshot(views) == after_restart
     assert assert_counts_match_log(app, views) == total
+
+
+def test_a_runner_killed_inside_the_batch_that_quarantines_a_team_restarts_exactly_once(
+    app: LearningTeams,
+    views: ViewStore,
+    settings: Settings,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = STEPS["participant.invited"]
+    monkeypatch.setitem(STEPS, "participant.invited", broken_invitation(real))
+    poisoned = TeamDriver(app, clock, "case-poisoned")
+    team_id = poisoned.convene()
+    while max_id(app) < 22:  # teams of two events each (convened, phase entered)
+        TeamDriver(app, clock, f"case-before-{max_id(app)}").convene()
+    assert max_id(app) == 22
+    # Notification 23, in the third batch of ten: the one the runner process is killed in.
+    poisoned.send("participant.invited", participant_id=POISON, role="staff", display_name=SECRET)
+    mixed_teams(app, clock)
+    total = max_id(app)
+
+    _kill_inside_a_batch(settings, batch_size=10, pause_after=2, poison=True)
+
+    runner = ProjectionRunner(app, views, batch_size=10)
+    assert {t.position for t in runner.positions().values()} == {20}
+    assert runner.quarantined() == []  # the record went with the batch it was written in
+    assert runner.catch_up() == total - 20 - 1  # everything but the poison event
+    [held] = runner.quarantined()
+    assert (held.team_id, held.notification_id, held.skipped) == (team_id, 23, 0)
+    after_restart = snapshot(views)
+    runner.rebuild()
+    assert snapshot(views) == after_restart
+    assert [q.notification_id for q in runner.quarantined()] == [23]
+
+    monkeypatch.undo()
+    assert runner.retry() == {team_id: None}
+    assert assert_counts_match_log(app, views) == total
+    retried = snapshot(views)
+    ProjectionRunner(app, views).rebuild()
+    assert snapshot(views) == retried
 
 
 def test_a_notification_another_runner_already_applied_is_skipped(
@@ -149,6 +179,27 @@ def test_a_notification_another_runner_already_applied_is_skipped(
     assert slow.catch_up() == 0
     assert assert_counts_match_log(app, views) == total
     assert {t.position for t in slow.positions().values()} == {total}
+
+
+def _kill_inside_a_batch(settings: Settings, **spec: Any) -> None:
+    """Run :mod:`tests.projections.crash_runner` until it is inside a batch, and SIGKILL it."""
+    spec |= {
+        "data_dir": str(settings.data_dir),
+        "event_store": settings.event_store,
+        "env": dict(settings.event_store_env),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.projections.crash_runner", json.dumps(spec)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_line(child, MARKER, timeout=30)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
 
 
 def _team_events_in_views(views: ViewStore, app: LearningTeams) -> int:
