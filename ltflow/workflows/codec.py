@@ -5,6 +5,11 @@ sealed with AES-256-GCM before it leaves the process. The key ring holds one cur
 seals, and any number of older keys, which still open what they sealed: rotating a key is adding
 a new current key and keeping the old one until no open workflow needs it. Each sealed payload
 names its key by a short id, never the key itself.
+
+Decoding refuses what ltflow did not encrypt: a payload in any other encoding (a plain Temporal
+client's JSON, say) becomes a refusal (:data:`REFUSED`) that no converter turns into a value, so
+an update from a client without the payload key is rejected and nothing reaches the store. Only
+a Replayer of histories recorded before payload encryption opts out (``accept_plaintext``).
 """
 
 from __future__ import annotations
@@ -19,15 +24,23 @@ from temporalio.converter import PayloadCodec, SerializationContext, WithSeriali
 from ltflow.privacy.keyring import key_id
 
 ENCODING = b"binary/ltflow-aes256gcm"
+#: What decoding makes of a payload ltflow did not encrypt: no data, the encoding it came in.
+REFUSED = b"binary/ltflow-refused"
 _NONCE = 12
 
 
 class EncryptionCodec(PayloadCodec):
-    """AES-256-GCM over whole payloads, with a key ring for rotation."""
+    """AES-256-GCM over whole payloads, with a key ring for rotation.
 
-    def __init__(self, keys: Sequence[bytes]) -> None:
+    ``accept_plaintext`` passes payloads in other encodings through as they are: only for
+    replaying histories recorded before encryption (``tests/workflows/histories/v1-*``), never
+    for a worker or a client, since whoever reaches Temporal could then write without the key.
+    """
+
+    def __init__(self, keys: Sequence[bytes], *, accept_plaintext: bool = False) -> None:
         if not keys:
             raise ValueError("EncryptionCodec needs at least one key")
+        self.accept_plaintext = accept_plaintext
         self._current_id = key_id(keys[0])
         self._ciphers = {key_id(k): AESGCM(k) for k in keys}
 
@@ -46,8 +59,9 @@ class EncryptionCodec(PayloadCodec):
         )
 
     def _open(self, payload: Payload) -> Payload:
-        if payload.metadata.get("encoding") != ENCODING:
-            return payload  # not ours (e.g. written before encryption was switched on)
+        encoding = payload.metadata.get("encoding", b"")
+        if encoding != ENCODING:
+            return payload if self.accept_plaintext else refusal(encoding)
         kid = payload.metadata["encryption-key-id"].decode()
         cipher = self._ciphers.get(kid)
         if cipher is None:
@@ -58,6 +72,16 @@ class EncryptionCodec(PayloadCodec):
         return plain
 
 
+def refusal(encoding: bytes) -> Payload:
+    """The stand-in for a payload ltflow did not encrypt: it keeps none of the payload's data
+    (the payload converter raises on it), only the encoding it came in."""
+    return Payload(metadata={"encoding": REFUSED, "refused-encoding": encoding})
+
+
+def is_refusal(payload: Payload) -> bool:
+    return payload.metadata.get("encoding") == REFUSED
+
+
 def codec_from_keys(keys: Iterable[bytes] | None) -> EncryptionCodec | None:
     keys = list(keys or [])
     return EncryptionCodec(keys) if keys else None
@@ -65,8 +89,9 @@ def codec_from_keys(keys: Iterable[bytes] | None) -> EncryptionCodec | None:
 
 class ChainedCodec(PayloadCodec, WithSerializationContext):
     """A host's own codec inside ltflow's: payloads are encoded by the host's codec, then sealed
-    by ltflow's; decoding opens ltflow's seal (a payload it did not seal passes through, such as
-    one the host's codec alone wrote before ltflow was added) and then the host's codec decodes.
+    by ltflow's; decoding opens ltflow's seal and then the host's codec decodes. A payload ltflow
+    did not seal (even one the host's codec alone wrote) stays refused, and the host's codec
+    never sees the refusal.
     """
 
     def __init__(self, host: PayloadCodec, ours: PayloadCodec) -> None:
@@ -77,7 +102,12 @@ class ChainedCodec(PayloadCodec, WithSerializationContext):
         return await self.ours.encode(await self.host.encode(payloads))
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return await self.host.decode(await self.ours.decode(payloads))
+        opened = await self.ours.decode(payloads)
+        inner = [i for i, p in enumerate(opened) if not is_refusal(p)]
+        decoded = await self.host.decode([opened[i] for i in inner])
+        for i, payload in zip(inner, decoded, strict=True):
+            opened[i] = payload
+        return opened
 
     def with_context(self, context: SerializationContext) -> ChainedCodec:
         host = self.host

@@ -45,3 +45,13 @@ async def test_a_sealed_history_payload_opens_with_an_audit_token_only(api: Api)
     assert resealed.status_code == 200
     again = await api.http.post("/codec/decode", json=resealed.json(), headers=bearer(AUDITOR))
     assert again.json()["payloads"][0]["data"] == plain["data"]
+
+
+async def test_the_codec_server_shows_a_payload_ltflow_did_not_seal_as_it_is(api: Api) -> None:
+    plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+             "data": base64.b64encode(b'{"seq": 1}').decode()}  # fmt: skip
+    shown = await api.http.post(
+        "/codec/decode", json={"payloads": [plain]}, headers=bearer(AUDITOR)
+    )
+    assert shown.status_code == 200
+    assert shown.json()["payloads"] == [plain]

@@ -17,7 +17,13 @@ from temporalio.worker import Worker
 from ltflow.config import Settings
 from ltflow.demo import narrative
 from ltflow.privacy.keyring import key_id, new_key, parse_keys
-from ltflow.workflows.codec import ENCODING, ChainedCodec, EncryptionCodec, with_host_codec
+from ltflow.workflows.codec import (
+    ENCODING,
+    REFUSED,
+    ChainedCodec,
+    EncryptionCodec,
+    with_host_codec,
+)
 from ltflow.workflows.learning_team import workflow_id_for
 from ltflow.workflows.plugin import LtflowPlugin
 from tests.json_client import JsonLtflowClient
@@ -126,8 +132,13 @@ async def test_a_hosts_own_codec_is_kept_inside_ltflows_seal() -> None:
     assert sealed[0].metadata["encoding"] == ENCODING  # what the server sees: ltflow's seal
     assert (await ours.decode(sealed))[0].metadata["encoding"] == HOST_ENCODING  # the host's inside
     assert await chain.decode(sealed) == [original]
-    # Written by the host's codec alone, before ltflow was added: still read.
-    assert await chain.decode(await host.encode([original])) == [original]
+    # Written by the host's codec alone (by a client without ltflow's key): refused, and the
+    # host's codec never sees the refusal; a replay of old histories may accept it.
+    [refused] = await chain.decode(await host.encode([original]))
+    assert refused.metadata["encoding"] == REFUSED
+    assert not refused.data
+    lenient = with_host_codec(host, EncryptionCodec(parse_keys(new_key()), accept_plaintext=True))
+    assert await lenient.decode(await host.encode([original])) == [original]
 
 
 async def test_a_case_runs_on_a_client_with_the_hosts_codec(
