@@ -20,7 +20,7 @@ from ltflow.aggregates.errors import InvalidEventError
 from ltflow.api.auth import AUDIT_READ, EVENTS_WRITE, bearer_scheme, scoped
 from ltflow.api.context import ApiContext, get_context
 from ltflow.api.errors import ERROR_DOCS
-from ltflow.workflows.codec import ENCODING
+from ltflow.workflows.codec import ENCODING, is_refusal
 
 Context = Annotated[ApiContext, Depends(get_context)]
 
@@ -87,6 +87,10 @@ async def decode(body: JsonPayloads, ctx: Context) -> JsonPayloads:
     # the key sent) is shown as it is, where a worker's codec refuses it as input.
     sealed = [i for i, p in enumerate(payloads) if p.metadata.get("encoding") == ENCODING]
     opened = await _codec(ctx).decode([payloads[i] for i in sealed])
+    if any(is_refusal(p) for p in opened):
+        raise InvalidEventError(
+            "A payload was sealed with a key this server does not hold, or does not decrypt."
+        )
     for i, payload in zip(sealed, opened, strict=True):
         payloads[i] = payload
     return _to_json(payloads)

@@ -6,10 +6,11 @@ seals, and any number of older keys, which still open what they sealed: rotating
 a new current key and keeping the old one until no open workflow needs it. Each sealed payload
 names its key by a short id, never the key itself.
 
-Decoding refuses what ltflow did not encrypt: a payload in any other encoding (a plain Temporal
-client's JSON, say) becomes a refusal (:data:`REFUSED`) that no converter turns into a value, so
-an update from a client without the payload key is rejected and nothing reaches the store. Only
-a Replayer of histories recorded before payload encryption opts out (``accept_plaintext``).
+Decoding refuses what it cannot open: a payload in any other encoding (a plain Temporal client's
+JSON, say), or sealed with a key the ring does not hold, or that does not decrypt, becomes a
+refusal (:data:`REFUSED`) that no converter turns into a value, so an update from a client
+without the payload key is rejected and nothing reaches the store. Only a Replayer of histories
+recorded before payload encryption accepts other encodings (``accept_plaintext``).
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec, SerializationContext, WithSerializationContext
 
 from ltflow.privacy.keyring import key_id
 
 ENCODING = b"binary/ltflow-aes256gcm"
-#: What decoding makes of a payload ltflow did not encrypt: no data, the encoding it came in.
+#: What decoding makes of a payload it cannot open (:func:`refusal`).
 REFUSED = b"binary/ltflow-refused"
 _NONCE = 12
 
@@ -59,23 +62,31 @@ class EncryptionCodec(PayloadCodec):
         )
 
     def _open(self, payload: Payload) -> Payload:
-        encoding = payload.metadata.get("encoding", b"")
-        if encoding != ENCODING:
-            return payload if self.accept_plaintext else refusal(encoding)
-        kid = payload.metadata["encryption-key-id"].decode()
+        # Never raise: a payload that cannot be opened is refused, so the update carrying it is
+        # rejected, instead of failing every workflow task of the team while it is retried.
+        if payload.metadata.get("encoding") != ENCODING:
+            return payload if self.accept_plaintext else refusal(NOT_ENCRYPTED)
+        kid = payload.metadata.get("encryption-key-id", b"").decode(errors="replace")
         cipher = self._ciphers.get(kid)
         if cipher is None:
-            raise ValueError(f"payload sealed with unknown key {kid}; add it to the key ring")
+            return refusal(UNKNOWN_KEY)
         data = payload.data
         plain = Payload()
-        plain.ParseFromString(cipher.decrypt(data[:_NONCE], data[_NONCE:], None))
+        try:
+            plain.ParseFromString(cipher.decrypt(data[:_NONCE], data[_NONCE:], None))
+        except (InvalidTag, DecodeError, ValueError):
+            return refusal(UNDECRYPTABLE)
         return plain
 
 
-def refusal(encoding: bytes) -> Payload:
-    """The stand-in for a payload ltflow did not encrypt: it keeps none of the payload's data
-    (the payload converter raises on it), only the encoding it came in."""
-    return Payload(metadata={"encoding": REFUSED, "refused-encoding": encoding})
+#: Why a payload was refused (:func:`refusal`); the sentences are in ``workflows/failures.py``.
+NOT_ENCRYPTED, UNKNOWN_KEY, UNDECRYPTABLE = "not-encrypted", "unknown-key", "undecryptable"
+
+
+def refusal(reason: str) -> Payload:
+    """The stand-in for a payload ltflow cannot open: none of its data, only why (the payload
+    converter raises on it)."""
+    return Payload(metadata={"encoding": REFUSED, "refused": reason.encode()})
 
 
 def is_refusal(payload: Payload) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from temporalio.api.failure.v1 import Failure
@@ -35,16 +35,25 @@ from ltflow.aggregates.errors import (
 
 
 class PayloadRefusedError(ApplicationError):
-    """A payload that ltflow's codec did not encrypt reached the workflow: its sender does not
-    hold the payload key. An update carrying it is rejected; a run started with it fails."""
+    """A payload ltflow's codec could not open reached the workflow (or a client): its sender
+    does not hold the payload key. An update carrying it is rejected; a run started with it
+    fails. ``reason`` is the codec's (``workflows/codec.py``); the message is fixed text."""
 
-    MESSAGE = (
-        "ltflow accepts only payloads encrypted with its payload key: connect with "
-        "LtflowPlugin (or through ltflow's API); nothing was recorded."
-    )
+    REASONS: ClassVar[dict[str, str]] = {
+        "not-encrypted": "this one is not encrypted",
+        "unknown-key": "this one was encrypted with a key its receiver does not hold",
+        "undecryptable": "this one does not decrypt with the key it names",
+    }
 
-    def __init__(self) -> None:
-        super().__init__(self.MESSAGE, type="unauthenticated", non_retryable=True)
+    def __init__(self, reason: str) -> None:
+        why = self.REASONS.get(reason, "this one cannot be opened")
+        super().__init__(
+            f"ltflow accepts only payloads encrypted with its payload key, and {why}: connect "
+            "with LtflowPlugin and the deployment's key (or through ltflow's API); nothing was "
+            "recorded.",
+            type="unauthenticated",
+            non_retryable=True,
+        )
 
 
 class LtflowFailureConverter(DefaultFailureConverterWithEncodedAttributes):

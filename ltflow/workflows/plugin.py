@@ -78,7 +78,7 @@ class RefusedPayloadConverter(EncodingPayloadConverter):
         return None  # it never encodes a value
 
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
-        raise PayloadRefusedError()
+        raise PayloadRefusedError(payload.metadata.get("refused", b"").decode(errors="replace"))
 
 
 class SharedPydanticPayloadConverter(PydanticPayloadConverter):

@@ -43,6 +43,15 @@ def test_the_cli_refuses_system_and_blank_actors_as_a_usage_error(
     assert err.strip().endswith(".")
 
 
+def test_an_erasure_cannot_be_recorded_as_system(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LTFLOW_DATA_DIR", str(tmp_path))
+    argv = ["participant", "erase", str(uuid.uuid4()), "p-1", "--actor", "system"]
+    assert cli.main(argv) == cli.USAGE
+    assert "reserved for ltflow's own timers" in capsys.readouterr().err
+
+
 async def test_ltflow_team_repair_restarts_a_terminated_team(
     dev_env: WorkflowEnvironment,
     stack_factory: Callable[..., Any],

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -15,6 +19,8 @@ from ltflow.aggregates import vocabulary as v
 from ltflow.aggregates.errors import InvalidEventError
 from ltflow.demo import narrative
 from ltflow.eventstore.application import team_id_for
+from ltflow.privacy.keyring import key_id, load_or_create_key_file, new_key, parse_keys
+from ltflow.workflows.codec import ENCODING, EncryptionCodec
 from ltflow.workflows.learning_team import LearningTeamWorkflow, workflow_id_for
 from ltflow.workflows.payloads import SubmitEventInput
 from tests.workflows.conftest import Stack
@@ -57,6 +63,49 @@ async def test_an_update_without_the_payload_key_is_refused_and_stores_nothing(
     assert ts_stack.app().history(team_id) == before
     # The team carries on for those who hold the key.
     summary = await ts_stack.ltflow.send(team_id, _invite("ok-1"), actor="fac-ingrid")
+    assert summary.version == before[-1].version + 1
+
+
+class ForgedCodec(PayloadCodec):
+    """Payloads that look like ltflow's: its encoding, a key id, and bytes that are no cipher."""
+
+    def __init__(self, kid: bytes) -> None:
+        self.kid = kid
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        meta = {"encoding": ENCODING, "encryption-key-id": self.kid}
+        return [Payload(metadata=meta, data=os.urandom(48)) for _ in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+
+@pytest.mark.parametrize("sender", ["another key", "forged with the key's id"])
+async def test_an_update_ltflow_cannot_decrypt_is_refused_at_once_and_the_team_carries_on(
+    ts_stack: Stack, time_env: WorkflowEnvironment, sender: str
+) -> None:
+    team_id = await _open(ts_stack)
+    before = ts_stack.app().history(team_id)
+    if sender == "another key":
+        codec: PayloadCodec = EncryptionCodec(parse_keys(new_key()))
+    else:
+        kid = key_id(load_or_create_key_file(ts_stack.settings.payload_key_file)[0])
+        codec = ForgedCodec(kid.encode())
+    client = Client(
+        time_env.client.service_client,
+        namespace=time_env.client.namespace,
+        data_converter=DataConverter(payload_codec=codec),
+    )
+    handle = client.get_workflow_handle(workflow_id_for(team_id))
+    update = {"event": _invite("bad-1"), "actor": "intruder"}
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await asyncio.wait_for(handle.execute_update("submit", update), timeout=10)
+    assert isinstance(caught.value.cause, ApplicationError)
+    assert caught.value.cause.type == "unauthenticated"
+    assert ts_stack.app().history(team_id) == before
+    summary = await asyncio.wait_for(
+        ts_stack.ltflow.send(team_id, _invite("ok-1"), actor="fac-ingrid"), timeout=10
+    )
     assert summary.version == before[-1].version + 1
 
 
