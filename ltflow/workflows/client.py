@@ -17,7 +17,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecut
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from ltflow.aggregates import vocabulary as v
-from ltflow.aggregates.errors import RepairRefusedError, TeamNotFoundError
+from ltflow.aggregates.errors import LtflowError, RepairRefusedError, TeamNotFoundError
 from ltflow.aggregates.state import TeamState, TeamSummary
 from ltflow.eventstore.application import team_id_for
 from ltflow.workflows.failures import STOPPED, as_domain_errors, workflow_status
@@ -99,8 +99,8 @@ class LtflowClient:
         running or after it completed normally (the case is finished)."""
         workflow_id = workflow_id_for(team_id)
         status = await workflow_status(self.client.get_workflow_handle(workflow_id))
-        _check_repairable(team_id, status)
-        assert status is not None
+        if status is None or status not in STOPPED:
+            raise _repair_refusal(team_id, status)
         try:
             handle = await self.client.start_workflow(
                 LearningTeamWorkflow.run,
@@ -111,27 +111,24 @@ class LtflowClient:
                 id_conflict_policy=common.WorkflowIDConflictPolicy.FAIL,
             )
         except WorkflowAlreadyStartedError:  # repaired (or opened again) a moment ago
-            _check_repairable(team_id, WorkflowExecutionStatus.RUNNING)
-            raise
+            raise _repair_refusal(team_id, WorkflowExecutionStatus.RUNNING) from None
         assert handle.result_run_id is not None
         return RepairResult(team_id, workflow_id, handle.result_run_id, status.name)
 
 
-def _check_repairable(team_id: UUID, status: WorkflowExecutionStatus | None) -> None:
-    """Raise unless a run with this status is one a repair restarts."""
+def _repair_refusal(team_id: UUID, status: WorkflowExecutionStatus | None) -> LtflowError:
+    """Why a run with this status is not one a repair restarts."""
     if status is None:
-        raise TeamNotFoundError(
+        return TeamNotFoundError(
             f"Temporal knows no workflow for team {team_id}; there is nothing to repair.",
             team_id=str(team_id),
         )
-    if status in STOPPED:
-        return
     reason = (
         "it completed normally: the case is finished"
         if status is WorkflowExecutionStatus.COMPLETED
         else "it is running"
     )
-    raise RepairRefusedError(
+    return RepairRefusedError(
         f"The workflow of team {team_id} needs no repair: {reason}.",
         team_id=str(team_id),
         workflow_status=status.name,

@@ -8,7 +8,7 @@ caller acts on (``finished``: the team's workflow has completed, so nothing more
 the message text.
 
 Failure messages travel encrypted (:class:`LtflowFailureConverter`), except one fixed sentence:
-the refusal of a payload ltflow did not encrypt, which the client without the key must be able
+the refusal of a payload the codec cannot open, which the client without the key must be able
 to read.
 """
 

@@ -67,8 +67,8 @@ DEFAULT_ACTIVITY_THREADS = 16
 
 
 class RefusedPayloadConverter(EncodingPayloadConverter):
-    """Reads the codec's refusal of a payload ltflow did not encrypt as the error it stands for,
-    so the update that carried it is rejected (and a run started with it fails at once)."""
+    """Reads the codec's refusal of a payload it cannot open as the error it stands for, so the
+    update that carried it is rejected (and a run started with it fails at once)."""
 
     @property
     def encoding(self) -> str:
