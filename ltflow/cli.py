@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (open_, send, show):
         sub.add_argument("--actor", default="cli")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
+    repair = team.add_parser(
+        "repair",
+        help="restart a team whose workflow failed, was terminated or timed out, from the store",
+    )
+    repair.add_argument("team_id", type=UUID)
+    repair.add_argument("--json", action="store_true", help="machine-readable output")
     listing = team.add_parser("list", help="list teams from the read models")
     listing.add_argument("--phase", type=int, choices=range(1, 8))
     listing.add_argument("--theme")
@@ -87,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) if exc.code in (0, None) else USAGE
+    problem = _sender_actor_problem(args)
+    if problem is not None:
+        print(f"ltflow: --actor: {problem}", file=sys.stderr)
+        return USAGE
     try:
         settings = Settings.from_env()
     except ValueError as exc:
@@ -108,6 +118,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return FAILED
     except KeyboardInterrupt:
         return FAILED
+
+
+def _sender_actor_problem(args: argparse.Namespace) -> str | None:
+    """Why the ``--actor`` of a command that records events may not send (``system`` is the
+    timers' actor), or None; the audit's ``--actor`` names a reader and is no sender."""
+    if args.command not in ("team", "participant") or not hasattr(args, "actor"):
+        return None
+    from ltflow.aggregates.actors import actor_problem
+
+    return actor_problem(args.actor)
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -132,6 +152,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return OK
     if args.command == "team" and args.team_command == "list":
         return _list_teams(args, settings)
+    if args.command == "team" and args.team_command == "repair":
+        return asyncio.run(_repair(args, settings))
     if args.command == "team":
         return asyncio.run(_team(args, settings))
     if args.command == "participant":
@@ -225,6 +247,25 @@ async def _team(args: argparse.Namespace, settings: Settings) -> int:
             f"team {summary.team_id}  case {summary.case_ref}\n"
             f"phase {int(summary.phase)} ({summary.phase_name}), {summary.status.value}, "
             f"version {summary.version}, {summary.active_participants} participants"
+        )
+    return OK
+
+
+async def _repair(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from ltflow.workflows.client import LtflowClient
+    from ltflow.workflows.runtime import temporal_client
+
+    async with temporal_client(settings) as client:
+        result = await LtflowClient(client, settings.task_queue).repair(args.team_id)
+    if args.json:
+        print(json.dumps(asdict(result), default=str))
+    else:
+        print(
+            f"Restarted the workflow of team {result.team_id} (its last run was "
+            f"{result.previous_status.lower()}): the new run {result.run_id} loads the team from "
+            "the event store and takes events again."
         )
     return OK
 

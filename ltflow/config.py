@@ -32,6 +32,11 @@ class Settings:
     task_queue: str = "ltflow"
     temporal_tls: bool = False
     temporal_api_key: str | None = None
+    #: Mutual TLS to Temporal: the client certificate and key (PEM files) this process presents,
+    #: and the CA that signed the server's certificate (unset: the system's roots).
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
     log_format: LogFormat = "console"
     webhook_url: str | None = None
     #: HTTP API bearer tokens (``LTFLOW_API_TOKENS``, JSON): token -> {actor, scopes}.
@@ -53,6 +58,11 @@ class Settings:
     min_policy_duration: timedelta | None = None
 
     def __post_init__(self) -> None:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError(
+                "LTFLOW_TEMPORAL_TLS_CERT and LTFLOW_TEMPORAL_TLS_KEY go together: set both "
+                "for mutual TLS, or neither."
+            )
         floor = self.min_policy_duration
         if floor is not None and not MIN_POLICY_FLOOR <= floor <= MAX_POLICY_DURATION:
             raise ValueError(
@@ -95,6 +105,9 @@ class Settings:
             task_queue=env.get("LTFLOW_TASK_QUEUE", "ltflow"),
             temporal_tls=env.get("LTFLOW_TEMPORAL_TLS", "").lower() in ("1", "true", "yes"),
             temporal_api_key=env.get("LTFLOW_TEMPORAL_API_KEY") or None,
+            temporal_tls_cert=_path(env, "LTFLOW_TEMPORAL_TLS_CERT"),
+            temporal_tls_key=_path(env, "LTFLOW_TEMPORAL_TLS_KEY"),
+            temporal_tls_ca=_path(env, "LTFLOW_TEMPORAL_TLS_CA"),
             log_format=log_format,  # type: ignore[arg-type]
             webhook_url=env.get("LTFLOW_WEBHOOK_URL") or None,
             api_tokens=api_tokens,
@@ -140,6 +153,11 @@ class Settings:
             env["SQLITE_LOCK_TIMEOUT"] = "10"
         env.update(self.event_store_env)
         return env
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    text = env.get(name, "").strip()
+    return Path(text) if text else None
 
 
 def _duration(env: Mapping[str, str], name: str) -> timedelta | None:

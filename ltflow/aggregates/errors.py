@@ -55,6 +55,19 @@ class TeamNotFoundError(LtflowError):
     code = "team_not_found"
 
 
+class TeamUnavailableError(LtflowError):
+    """The team's workflow stopped without finishing the case (failed, terminated, timed out or
+    cancelled): nothing goes through until an operator repairs it from the event store."""
+
+    code = "team_unavailable"
+
+
+class RepairRefusedError(LtflowError):
+    """A repair was asked of a team whose workflow is running, or completed normally."""
+
+    code = "repair_refused"
+
+
 class IdempotencyConflictError(LtflowError):
     """The same ``event_id`` or ``case_ref`` arrived again with different content."""
 
@@ -74,6 +87,8 @@ ERRORS_BY_CODE: dict[str, type[LtflowError]] = {
         WrongPhaseError,
         RuleViolatedError,
         TeamNotFoundError,
+        TeamUnavailableError,
+        RepairRefusedError,
         IdempotencyConflictError,
         VersionConflictError,
     )

@@ -19,9 +19,9 @@ from eventsourcing.domain import Aggregate
 
 from ltflow.aggregates import rules
 from ltflow.aggregates import vocabulary as v
+from ltflow.aggregates.actors import SYSTEM_ACTOR
 from ltflow.aggregates.state import TeamState, evolve, start
 
-SYSTEM_ACTOR = "system"
 _META_FIELDS = {"type", "event_id", "occurred_at"}
 
 

@@ -27,6 +27,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
+from ltflow.aggregates.actors import SYSTEM_ACTOR, actor_problem
 from ltflow.api.errors import ForbiddenError, UnauthenticatedError
 
 ApiScope = Literal["events:write", "teams:read", "audit:read"]
@@ -34,8 +35,8 @@ EVENTS_WRITE: ApiScope = "events:write"
 TEAMS_READ: ApiScope = "teams:read"
 AUDIT_READ: ApiScope = "audit:read"
 SCOPES: frozenset[str] = frozenset({EVENTS_WRITE, TEAMS_READ, AUDIT_READ})
-#: The actor of timer events; no caller may speak as it.
-RESERVED_ACTORS = frozenset({"system"})
+#: The actor of timer events; no caller may speak as it (see :mod:`ltflow.aggregates.actors`).
+RESERVED_ACTORS = frozenset({SYSTEM_ACTOR})
 _HASHED = "sha256:"
 
 #: Documents the scheme in OpenAPI; the checking itself is done by :class:`ScopedRoute`.
@@ -136,8 +137,9 @@ def _principal(spec: object) -> Principal:
     actor, scopes = spec.get("actor"), spec.get("scopes")
     if not isinstance(actor, str) or not actor.strip():
         raise ValueError("Each API token needs a non-empty 'actor'.")
-    if actor.strip() in RESERVED_ACTORS:
-        raise ValueError(f"The actor '{actor.strip()}' is reserved for ltflow's own timers.")
+    problem = actor_problem(actor.strip())
+    if problem is not None:  # e.g. 'system', the timers' actor, in any spelling
+        raise ValueError(f"An API token's 'actor' cannot send events: {problem}")
     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
         raise ValueError(f"The token of '{actor}' needs 'scopes' as a list of strings.")
     unknown = sorted(set(scopes) - SCOPES)

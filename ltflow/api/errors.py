@@ -92,6 +92,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "idempotency_conflict": 409,
     "version_conflict": 409,
     "team_not_found": 404,
+    # A fault on ltflow's side an operator repairs (``ltflow team repair``), not the sender's:
+    # a 5xx, so monitoring sees it; the same event_id may be sent again once repaired.
+    "team_unavailable": 503,
+    "repair_refused": 409,
     "not_found": 404,
     "unauthenticated": 401,
     "forbidden": 403,
@@ -272,5 +276,9 @@ INTAKE_DOCS: dict[int | str, dict[str, Any]] = {
         "model": ErrorBody,
         "description": "`wrong_phase`, `rule_violated`, `idempotency_conflict`, `version_conflict`",
     },
-    503: {"model": ErrorBody, "description": "`unavailable`: retry with the same event_id"},
+    503: {
+        "model": ErrorBody,
+        "description": "`unavailable`: retry with the same event_id; `team_unavailable`: the "
+        "team's workflow stopped and must be repaired (`ltflow team repair`)",
+    },
 }

@@ -20,6 +20,7 @@ from ltflow.aggregates.errors import InvalidEventError
 from ltflow.api.auth import AUDIT_READ, EVENTS_WRITE, bearer_scheme, scoped
 from ltflow.api.context import ApiContext, get_context
 from ltflow.api.errors import ERROR_DOCS
+from ltflow.workflows.codec import ENCODING, is_refusal
 
 Context = Annotated[ApiContext, Depends(get_context)]
 
@@ -81,7 +82,18 @@ def _codec(ctx: ApiContext) -> PayloadCodec:
 
 @decode_router.post("/decode", response_model=JsonPayloads, summary="Decrypt payloads")
 async def decode(body: JsonPayloads, ctx: Context) -> JsonPayloads:
-    return _to_json(await _codec(ctx).decode(_to_proto(body)))
+    payloads = _to_proto(body)
+    # Showing is no write: a payload ltflow did not encrypt (a marker's, or one a client without
+    # the key sent) is shown as it is, where a worker's codec refuses it as input.
+    encrypted = [i for i, p in enumerate(payloads) if p.metadata.get("encoding") == ENCODING]
+    decrypted = await _codec(ctx).decode([payloads[i] for i in encrypted])
+    if any(is_refusal(p) for p in decrypted):
+        raise InvalidEventError(
+            "A payload was encrypted with a key this server does not hold, or does not decrypt."
+        )
+    for i, payload in zip(encrypted, decrypted, strict=True):
+        payloads[i] = payload
+    return _to_json(payloads)
 
 
 @encode_router.post("/encode", response_model=JsonPayloads, summary="Encrypt payloads")

@@ -189,13 +189,14 @@ async def _replay(settings: Settings, team_id: UUID) -> tuple[str, list[Finding]
     from temporalio.client import Client
 
     from ltflow.audit.crosschecks import check_replay
+    from ltflow.workflows.runtime import tls_config
 
     address = settings.temporal_address or f"127.0.0.1:{settings.embedded_temporal_port}"
     try:
         client = await Client.connect(
             address,
             namespace=settings.temporal_namespace,
-            tls=settings.temporal_tls or bool(settings.temporal_api_key),
+            tls=tls_config(settings),
             api_key=settings.temporal_api_key,
         )
     except RuntimeError as exc:

@@ -3,20 +3,24 @@
 It takes the vocabulary's typed events (parse JSON with
 :func:`~ltflow.aggregates.vocabulary.parse_sender_event` first). Errors come back as the
 domain's own exceptions (``RuleViolatedError`` and friends, with the contract's code and
-sentence), never as a hang or a raw Temporal failure.
+sentence), never as a hang or a raw Temporal failure. A team whose workflow stopped answers
+``team_unavailable`` until :meth:`LtflowClient.repair` restarts it from the event store.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from temporalio import common
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from ltflow.aggregates import vocabulary as v
+from ltflow.aggregates.errors import LtflowError, RepairRefusedError, TeamNotFoundError
 from ltflow.aggregates.state import TeamState, TeamSummary
 from ltflow.eventstore.application import team_id_for
-from ltflow.workflows.failures import as_domain_errors
+from ltflow.workflows.failures import STOPPED, as_domain_errors, workflow_status
 from ltflow.workflows.learning_team import LearningTeamWorkflow, workflow_id_for
 from ltflow.workflows.payloads import (
     ConveneTeamInput,
@@ -24,6 +28,16 @@ from ltflow.workflows.payloads import (
     OpenTeamResult,
     SubmitEventInput,
 )
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """A repaired team: the status its stopped run had, and the new run that replaced it."""
+
+    team_id: UUID
+    workflow_id: str
+    run_id: str
+    previous_status: str
 
 
 class LtflowClient:
@@ -43,14 +57,15 @@ class LtflowClient:
     async def open_team_result(self, convene: v.TeamConvened, *, actor: str) -> OpenTeamResult:
         """Open a team; the answer also says whether this call created it (HTTP 201 vs 200)."""
         team_id = team_id_for(convene.case_ref)
+        workflow_id = workflow_id_for(team_id)
         start = WithStartWorkflowOperation(
             LearningTeamWorkflow.run,
             LearningTeamInput(team_id=team_id, search_attributes=self.search_attributes),
-            id=workflow_id_for(team_id),
+            id=workflow_id,
             task_queue=self.task_queue,
             id_conflict_policy=common.WorkflowIDConflictPolicy.USE_EXISTING,
         )
-        with as_domain_errors(team_id):
+        async with as_domain_errors(team_id, self.client.get_workflow_handle(workflow_id)):
             return await self.client.execute_update_with_start_workflow(
                 LearningTeamWorkflow.convene,
                 ConveneTeamInput(convene=convene, actor=actor),
@@ -62,17 +77,59 @@ class LtflowClient:
         handle = self.client.get_workflow_handle_for(
             LearningTeamWorkflow.run, workflow_id_for(team_id)
         )
-        with as_domain_errors(team_id):
+        async with as_domain_errors(team_id, handle):
             return await handle.execute_update(
                 LearningTeamWorkflow.submit, SubmitEventInput(event=event, actor=actor)
             )
 
     async def summary(self, team_id: UUID) -> TeamSummary:
         handle = self.client.get_workflow_handle(workflow_id_for(team_id))
-        with as_domain_errors(team_id):
+        async with as_domain_errors(team_id, handle):
             return await handle.query(LearningTeamWorkflow.summary)
 
     async def state(self, team_id: UUID) -> TeamState | None:
         handle = self.client.get_workflow_handle(workflow_id_for(team_id))
-        with as_domain_errors(team_id):
+        async with as_domain_errors(team_id, handle):
             return await handle.query(LearningTeamWorkflow.state)
+
+    async def repair(self, team_id: UUID) -> RepairResult:
+        """Start a new run for a team whose workflow failed, was terminated, timed out or was
+        cancelled. The event store is the record: the new run loads the team from it (every
+        event, every seen ``event_id``) and sets its timers again. Refused while the run is
+        running or after it completed normally (the case is finished)."""
+        workflow_id = workflow_id_for(team_id)
+        status = await workflow_status(self.client.get_workflow_handle(workflow_id))
+        if status is None or status not in STOPPED:
+            raise _repair_refusal(team_id, status)
+        try:
+            handle = await self.client.start_workflow(
+                LearningTeamWorkflow.run,
+                LearningTeamInput(team_id=team_id, search_attributes=self.search_attributes),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_reuse_policy=common.WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_conflict_policy=common.WorkflowIDConflictPolicy.FAIL,
+            )
+        except WorkflowAlreadyStartedError:  # repaired (or opened again) a moment ago
+            raise _repair_refusal(team_id, WorkflowExecutionStatus.RUNNING) from None
+        assert handle.result_run_id is not None
+        return RepairResult(team_id, workflow_id, handle.result_run_id, status.name)
+
+
+def _repair_refusal(team_id: UUID, status: WorkflowExecutionStatus | None) -> LtflowError:
+    """Why a run with this status is not one a repair restarts."""
+    if status is None:
+        return TeamNotFoundError(
+            f"Temporal knows no workflow for team {team_id}; there is nothing to repair.",
+            team_id=str(team_id),
+        )
+    reason = (
+        "it completed normally: the case is finished"
+        if status is WorkflowExecutionStatus.COMPLETED
+        else "it is running"
+    )
+    return RepairRefusedError(
+        f"The workflow of team {team_id} needs no repair: {reason}.",
+        team_id=str(team_id),
+        workflow_status=status.name,
+    )

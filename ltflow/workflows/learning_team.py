@@ -24,6 +24,7 @@ from ltflow.workflows import delivery  # workflow code, like this module
 with workflow.unsafe.imports_passed_through():
     from ltflow.aggregates import rules
     from ltflow.aggregates import vocabulary as v
+    from ltflow.aggregates.actors import check_sender_actor
     from ltflow.aggregates.errors import LtflowError, TeamNotFoundError
     from ltflow.aggregates.phases import Status
     from ltflow.aggregates.state import (
@@ -208,6 +209,7 @@ class LearningTeamWorkflow:
 
     @convene.validator
     def _validate_convene(self, inp: ConveneTeamInput) -> None:
+        self._check_actor(inp.actor)
         if self._ready and self._state is not None:
             self._check(lambda s: rules.check_convene_repeat(s, inp.convene))
 
@@ -232,6 +234,7 @@ class LearningTeamWorkflow:
 
     @submit.validator
     def _validate_submit(self, inp: SubmitEventInput) -> None:
+        self._check_actor(inp.actor)
         if self._ready:  # before that, the handler waits for the state and judges then
             self._judge(inp)
 
@@ -356,6 +359,16 @@ class LearningTeamWorkflow:
                 TeamNotFoundError("This team has not been opened; send team.convened first.")
             )
         return self._state
+
+    @staticmethod
+    def _check_actor(actor: str) -> None:
+        """A sender never speaks as ``system`` (the timers' actor), nor as no one. Judged in the
+        validators only: they do not run on replay, so updates accepted before this check (with
+        any actor) replay as they ran."""
+        try:
+            check_sender_actor(actor)
+        except LtflowError as error:
+            raise to_application_error(error) from None
 
     def _check(self, judge: Callable[[TeamState], _T]) -> _T:
         """Run a rulebook function on the state; a domain error becomes the caller's answer."""

@@ -15,14 +15,11 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import ClassVar, Self, cast
+from typing import Any, ClassVar, Self, cast
 
+from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticPayloadConverter
-from temporalio.converter import (
-    DataConverter,
-    DefaultFailureConverterWithEncodedAttributes,
-    PayloadCodec,
-)
+from temporalio.converter import DataConverter, EncodingPayloadConverter, PayloadCodec
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -31,7 +28,8 @@ from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
 from ltflow.privacy.keyring import load_or_create_key_file, parse_keys
 from ltflow.workflows.activities import LtflowActivities
-from ltflow.workflows.codec import EncryptionCodec, with_host_codec
+from ltflow.workflows.codec import REFUSED, EncryptionCodec, with_host_codec
+from ltflow.workflows.failures import LtflowFailureConverter, PayloadRefusedError
 from ltflow.workflows.learning_team import LearningTeamWorkflow
 from ltflow.workflows.notifications import Notifier, notifier_for
 from ltflow.workflows.sandbox import DirectContextRunner
@@ -68,6 +66,21 @@ PASSTHROUGH_MODULES = (
 DEFAULT_ACTIVITY_THREADS = 16
 
 
+class RefusedPayloadConverter(EncodingPayloadConverter):
+    """Reads the codec's refusal of a payload it cannot open as the error it stands for, so the
+    update that carried it is rejected (and a run started with it fails at once)."""
+
+    @property
+    def encoding(self) -> str:
+        return REFUSED.decode()
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return None  # it never encodes a value
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        raise PayloadRefusedError(payload.metadata.get("refused", b"").decode(errors="replace"))
+
+
 class SharedPydanticPayloadConverter(PydanticPayloadConverter):
     """The SDK's pydantic payload converter, built once per process.
 
@@ -88,6 +101,7 @@ class SharedPydanticPayloadConverter(PydanticPayloadConverter):
                 if shared is None:
                     shared = super().__new__(cls)
                     PydanticPayloadConverter.__init__(shared)
+                    shared._set_converters(*shared.converters.values(), RefusedPayloadConverter())
                     cls._shared = shared
         return cast("Self", shared)
 
@@ -105,17 +119,19 @@ def _data_converter(codec: PayloadCodec) -> Callable[[DataConverter | None], Dat
             base,
             payload_converter_class=SharedPydanticPayloadConverter,
             payload_codec=with_host_codec(base.payload_codec, codec),
-            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+            failure_converter_class=LtflowFailureConverter,
         )
 
     return configure
 
 
-def payload_codec(settings: Settings) -> EncryptionCodec:
+def payload_codec(settings: Settings, *, accept_plaintext: bool = False) -> EncryptionCodec:
     """The codec for these settings: configured keys, or the data dir's key file."""
     if settings.payload_keys:
-        return EncryptionCodec(parse_keys(settings.payload_keys))
-    return EncryptionCodec(load_or_create_key_file(settings.payload_key_file))
+        keys = parse_keys(settings.payload_keys)
+    else:
+        keys = load_or_create_key_file(settings.payload_key_file)
+    return EncryptionCodec(keys, accept_plaintext=accept_plaintext)
 
 
 def _with_passthrough(existing: WorkflowRunner | None) -> WorkflowRunner:
@@ -141,7 +157,12 @@ def _with_passthrough(existing: WorkflowRunner | None) -> WorkflowRunner:
 
 
 class LtflowPlugin(SimplePlugin):
-    """A Temporal client and worker plugin that adds everything ltflow needs."""
+    """A Temporal client and worker plugin that adds everything ltflow needs.
+
+    ``accept_plaintext_payloads`` is for a Replayer of histories recorded before payload
+    encryption only (see :class:`~ltflow.workflows.codec.EncryptionCodec`): a worker or client
+    with it would let anyone who reaches Temporal write without the payload key.
+    """
 
     def __init__(
         self,
@@ -149,6 +170,7 @@ class LtflowPlugin(SimplePlugin):
         *,
         notifier: Notifier | None = None,
         app_factory: Callable[[], LearningTeams] | None = None,
+        accept_plaintext_payloads: bool = False,
     ) -> None:
         self.settings = settings or Settings.from_env()
         factory = app_factory or (lambda: LearningTeams.from_settings(self.settings))
@@ -159,7 +181,7 @@ class LtflowPlugin(SimplePlugin):
             undelivered_factory=lambda: UndeliveredLog.from_settings(self.settings),
         )
         self._executors: list[ThreadPoolExecutor] = []
-        self.codec = payload_codec(self.settings)
+        self.codec = payload_codec(self.settings, accept_plaintext=accept_plaintext_payloads)
         super().__init__(
             "ltflow.LtflowPlugin",
             data_converter=_data_converter(self.codec),

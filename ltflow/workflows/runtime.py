@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 from temporalio.client import Client
+from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -41,6 +42,23 @@ def find_binary(name: str) -> Path:
     return Path(found)
 
 
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """How this process speaks TLS to the configured Temporal: mutual TLS when a client
+    certificate is configured (see docs/operations.md), else TLS with the configured CA or the
+    system's roots when asked for (or implied by an API key), else none."""
+    cert, key, ca = settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca
+    if cert is None and ca is None:
+        return settings.temporal_tls or bool(settings.temporal_api_key)
+    try:
+        return TLSConfig(
+            server_root_ca_cert=ca.read_bytes() if ca else None,
+            client_cert=cert.read_bytes() if cert else None,
+            client_private_key=key.read_bytes() if key else None,
+        )
+    except OSError as exc:
+        raise ValueError(f"A Temporal TLS file cannot be read: {exc}.") from None
+
+
 @asynccontextmanager
 async def temporal_client(
     settings: Settings, plugin: LtflowPlugin | None = None
@@ -51,7 +69,7 @@ async def temporal_client(
         client = await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            tls=settings.temporal_tls or bool(settings.temporal_api_key),
+            tls=tls_config(settings),
             api_key=settings.temporal_api_key,
             plugins=[plugin],
         )

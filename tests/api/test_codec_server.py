@@ -6,9 +6,12 @@ import base64
 import json
 import uuid
 
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from ltflow.demo import narrative
+from ltflow.privacy.keyring import new_key, parse_keys
+from ltflow.workflows.codec import EncryptionCodec
 from ltflow.workflows.learning_team import workflow_id_for
 from tests.api.conftest import AUDITOR, READER, Api, bearer
 
@@ -49,3 +52,29 @@ async def test_an_encrypted_history_payload_decrypts_with_an_audit_token_only(ap
         "/codec/decode", json=encrypted_again.json(), headers=bearer(AUDITOR)
     )
     assert again.json()["payloads"][0]["data"] == plain["data"]
+
+
+async def test_the_codec_server_shows_a_payload_ltflow_did_not_seal_as_it_is(api: Api) -> None:
+    plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+             "data": base64.b64encode(b'{"seq": 1}').decode()}  # fmt: skip
+    shown = await api.http.post(
+        "/codec/decode", json={"payloads": [plain]}, headers=bearer(AUDITOR)
+    )
+    assert shown.status_code == 200
+    assert shown.json()["payloads"] == [plain]
+
+
+async def test_a_payload_sealed_with_another_key_is_named_not_shown(api: Api) -> None:
+    other = EncryptionCodec(parse_keys(new_key()))
+    [sealed] = await other.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"{}")])
+    wire = {
+        "payloads": [
+            {
+                "metadata": {k: base64.b64encode(v).decode() for k, v in sealed.metadata.items()},
+                "data": base64.b64encode(sealed.data).decode(),
+            }
+        ]
+    }
+    refused = await api.http.post("/codec/decode", json=wire, headers=bearer(AUDITOR))
+    assert refused.status_code == 422
+    assert "key this server does not hold" in refused.json()["message"]

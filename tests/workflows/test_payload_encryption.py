@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.converter import DataConverter, PayloadCodec
@@ -17,7 +16,13 @@ from temporalio.worker import Worker
 from ltflow.config import Settings
 from ltflow.demo import narrative
 from ltflow.privacy.keyring import key_id, new_key, parse_keys
-from ltflow.workflows.codec import ENCODING, ChainedCodec, EncryptionCodec, with_host_codec
+from ltflow.workflows.codec import (
+    ENCODING,
+    REFUSED,
+    ChainedCodec,
+    EncryptionCodec,
+    with_host_codec,
+)
 from ltflow.workflows.learning_team import workflow_id_for
 from ltflow.workflows.plugin import LtflowPlugin
 from tests.json_client import JsonLtflowClient
@@ -72,8 +77,11 @@ async def test_a_rotated_key_ring_still_decrypts_what_the_old_key_encrypted() ->
     assert (await ring.decode(encrypted))[0].data == b'{"a": 1}'
     encrypted_again = await ring.encode([_payload(b"x")])
     assert encrypted_again[0].metadata["encryption-key-id"].decode() == key_id(parse_keys(new)[0])
-    with pytest.raises(ValueError, match="payload encrypted with an unknown key"):
-        await EncryptionCodec(parse_keys(new)).decode(encrypted)
+    # A key dropped from the ring too early: refused (never raised), and the reason kept.
+    [refused] = await EncryptionCodec(parse_keys(new)).decode(encrypted)
+    assert refused.metadata["encoding"] == REFUSED
+    assert refused.metadata["refused"] == b"unknown-key"
+    assert not refused.data
 
 
 def test_the_embedded_stack_creates_its_key_file_private(tmp_path: Path) -> None:
@@ -130,8 +138,13 @@ async def test_a_hosts_own_codec_is_kept_inside_ltflows_encryption() -> None:
         "encoding"
     ] == HOST_ENCODING  # the host's inside
     assert await chain.decode(encrypted) == [original]
-    # Written by the host's codec alone, before ltflow was added: still read.
-    assert await chain.decode(await host.encode([original])) == [original]
+    # Written by the host's codec alone (by a client without ltflow's key): refused, and the
+    # host's codec never sees the refusal; a replay of old histories may accept it.
+    [refused] = await chain.decode(await host.encode([original]))
+    assert refused.metadata["encoding"] == REFUSED
+    assert not refused.data
+    lenient = with_host_codec(host, EncryptionCodec(parse_keys(new_key()), accept_plaintext=True))
+    assert await lenient.decode(await host.encode([original])) == [original]
 
 
 async def test_a_case_runs_on_a_client_with_the_hosts_codec(
