@@ -17,7 +17,7 @@ from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import TeamNotFoundError
 from ltflow.api.auth import TEAMS_READ, bearer_scheme, scoped
 from ltflow.api.context import ApiContext, get_context
-from ltflow.api.errors import ERROR_DOCS, ErrorBody
+from ltflow.api.errors import ERROR_DOCS, ErrorBody, InvalidQueryError
 from ltflow.projections import team_detail, team_overview
 from ltflow.projections.team_models import TeamDetailView
 from ltflow.projections.team_overview import TeamOverviewView
@@ -30,6 +30,10 @@ router = APIRouter(
 )
 Context = Annotated[ApiContext, Depends(get_context)]
 TeamStatus = Literal["active", "closed", "abandoned"]
+#: Paging bounds: a page of 10,000 teams is already more than any screen shows, and an offset
+#: past 10^9 can match nothing (and, past 2^63, would overflow the database's integer).
+MAX_LIMIT = 10_000
+MAX_OFFSET = 1_000_000_000
 
 
 @router.get("/teams", response_model=list[TeamOverviewView], summary="List teams")
@@ -39,10 +43,20 @@ def list_teams(
     theme: Annotated[str | None, Query(max_length=200)] = None,
     trigger: c.Trigger | None = None,
     status: TeamStatus | None = None,
-    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
 ) -> list[TeamOverviewView]:
-    """Teams, newest first, with their next deadline and overdue flags. Scope ``teams:read``."""
+    """Teams, newest first, with their next deadline and overdue flags. Scope ``teams:read``.
+
+    ``limit`` (at most 10,000) and ``offset`` (at most 10^9) page; ``offset`` needs ``limit``.
+    """
+    if offset is not None and limit is None:
+        # Without a page size an offset used to be silently ignored: refuse it instead, so a
+        # caller paging by offset alone learns at once rather than reading page 1 forever.
+        raise InvalidQueryError(
+            "The query parameter 'offset' pages only with 'limit': send both.",
+            problems=[{"field": "offset", "problem": "needs 'limit'"}],
+        )
     return team_overview.list_teams(
         ctx.views,
         now=ctx.clock(),
@@ -51,7 +65,7 @@ def list_teams(
         trigger=trigger,
         status=status,
         limit=limit,
-        offset=offset,
+        offset=offset or 0,
     )
 
 
