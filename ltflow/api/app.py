@@ -17,6 +17,7 @@ from ltflow.api.context import ApiContext, utc_now
 from ltflow.api.errors import install_error_handlers
 from ltflow.api.metrics import Metrics
 from ltflow.api.middleware import RequestObserver
+from ltflow.api.throttle import RateLimits
 from ltflow.config import Settings
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
@@ -68,6 +69,7 @@ def create_app(
         projections=projections,
         audit=audit,
         policy_floor=settings.policy_floor,
+        limits=RateLimits(settings.rate_limit_auth_failures, settings.rate_limit_writes),
     )
     app = FastAPI(title="ltflow", version=__version__, description=DESCRIPTION)
     app.state.ltflow = context

@@ -13,6 +13,7 @@ from fastapi import Request
 from ltflow.aggregates.bounds import DEFAULT_POLICY_FLOOR
 from ltflow.api.auth import TokenRegistry
 from ltflow.api.metrics import Metrics
+from ltflow.api.throttle import RateLimits
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
 
@@ -43,6 +44,8 @@ class ApiContext:
     read_wait: float = 5.0
     #: The deployment's shortest policy duration for a new team (``Settings.policy_floor``).
     policy_floor: timedelta = DEFAULT_POLICY_FLOOR
+    #: The rate limits per client and their counts (``Settings.rate_limit_*``).
+    limits: RateLimits = field(default_factory=RateLimits)
 
     def wake_projections(self) -> None:
         """The event store changed: let the views catch up now instead of at the next poll."""
