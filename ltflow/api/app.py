@@ -70,6 +70,7 @@ def create_app(
         audit=audit,
         policy_floor=settings.policy_floor,
         limits=RateLimits(settings.rate_limit_auth_failures, settings.rate_limit_writes),
+        max_read_waits=settings.max_read_waits,
     )
     app = FastAPI(title="ltflow", version=__version__, description=DESCRIPTION)
     app.state.ltflow = context

@@ -7,6 +7,7 @@ the answer waits (a few seconds at most) until the view has caught up to that ve
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Literal
 from uuid import UUID
@@ -75,7 +76,7 @@ def list_teams(
     summary="One team in detail",
     responses={404: {"model": ErrorBody, "description": "`team_not_found`"}},
 )
-def get_team(
+async def get_team(
     team_id: UUID,
     ctx: Context,
     min_version: Annotated[int | None, Query(ge=1)] = None,
@@ -83,7 +84,8 @@ def get_team(
     """The team as its facilitator sees it. Scope ``teams:read``.
 
     ``min_version``: wait (briefly) until the view includes that version; if it does not catch up
-    in time, the answer is the view as it is, with its own ``version``.
+    in time, or too many callers wait already (``LTFLOW_MAX_READ_WAITS``), the answer is the view
+    as it is, with its own ``version``.
     """
     found: list[str] = []
 
@@ -94,8 +96,9 @@ def get_team(
         found[:] = [doc]
         return min_version is None or int(json.loads(doc)["version"]) >= min_version
 
-    if not caught_up() and min_version is not None:
-        ctx.wait_until(caught_up)
+    # An async route: the query runs in a thread, the wait sleeps in the event loop.
+    if not await asyncio.to_thread(caught_up) and min_version is not None:
+        await ctx.wait_until(caught_up)
     if not found:
         raise TeamNotFoundError(f"No Learning Team with id {team_id}.", team_id=str(team_id))
     # The view is stored as the JSON of TeamDetailView: served as it is, not parsed and re-dumped.
