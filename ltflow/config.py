@@ -68,6 +68,8 @@ class Settings:
     max_read_waits: int = 32
     #: Seconds a client has to send a request's whole body (``LTFLOW_BODY_TIMEOUT``): 408 after.
     body_timeout: float = 10.0
+    #: Seconds a client has to send a request line and headers (``LTFLOW_HEADER_TIMEOUT``).
+    header_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
@@ -84,10 +86,12 @@ class Settings:
         parse_limit(self.rate_limit_writes, "LTFLOW_RATE_LIMIT_WRITES")
         if self.max_read_waits < 0:
             raise ValueError(f"LTFLOW_MAX_READ_WAITS must be 0 or more, not {self.max_read_waits}.")
-        if not 0 < self.body_timeout <= 3600:
-            raise ValueError(
-                f"LTFLOW_BODY_TIMEOUT must be seconds between 0 and 3600, not {self.body_timeout}."
-            )
+        for name, seconds in (
+            ("LTFLOW_BODY_TIMEOUT", self.body_timeout),
+            ("LTFLOW_HEADER_TIMEOUT", self.header_timeout),
+        ):
+            if not 0 < seconds <= 3600:
+                raise ValueError(f"{name} must be seconds between 0 and 3600, not {seconds}.")
 
     @property
     def policy_floor(self) -> timedelta:
@@ -144,6 +148,7 @@ class Settings:
             rate_limit_writes=env.get("LTFLOW_RATE_LIMIT_WRITES", "600/minute"),
             max_read_waits=_number(env, "LTFLOW_MAX_READ_WAITS", int, 32),
             body_timeout=_number(env, "LTFLOW_BODY_TIMEOUT", float, 10.0),
+            header_timeout=_number(env, "LTFLOW_HEADER_TIMEOUT", float, 10.0),
         )
 
     def with_changes(self, **changes: object) -> Settings:

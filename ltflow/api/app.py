@@ -84,7 +84,7 @@ def create_app(
     )
     app.state.ltflow = context
     install_error_handlers(app)
-    app.add_middleware(RequestObserver, metrics=context.metrics)
+    app.add_middleware(RequestObserver, metrics=context.metrics, body_timeout=settings.body_timeout)
     for router in (
         routes_events.router,
         routes_teams.router,

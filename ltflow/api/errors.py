@@ -134,6 +134,9 @@ def error_response(request: Request, error: LtflowError, status: int | None = No
     retry_after = error.details.get("retry_after")
     if isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
+    if status == 408:
+        # The rest of the body may still come: the connection cannot carry another request.
+        headers["Connection"] = "close"
     return JSONResponse(error.to_dict(), status_code=status, headers=headers)
 
 
