@@ -4,6 +4,7 @@ per token; 429 ``rate_limited`` with ``Retry-After``, and another client is not 
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from ltflow.api import create_app
 from ltflow.api.server import running
@@ -68,3 +69,32 @@ async def test_writes_are_limited_per_token(api: Api) -> None:
         assert (await writer.get("/teams")).status_code == 200
         other = await writer.post("/teams", json={}, headers=bearer(INTAKE_ONLY))
         assert_error(other, 422, "invalid_event")
+
+
+def test_the_limits_are_read_from_the_environment_and_mistakes_named() -> None:
+    settings = Settings.from_env(
+        {
+            "LTFLOW_RATE_LIMIT_AUTH_FAILURES": "5 per second",
+            "LTFLOW_RATE_LIMIT_WRITES": "100/hour",
+            "LTFLOW_MAX_READ_WAITS": "4",
+            "LTFLOW_BODY_TIMEOUT": "2.5",
+            "LTFLOW_HEADER_TIMEOUT": "3",
+        }
+    )
+    assert settings.rate_limit_auth_failures == "5 per second"
+    assert settings.rate_limit_writes == "100/hour"
+    assert (settings.max_read_waits, settings.body_timeout, settings.header_timeout) == (4, 2.5, 3)
+    defaults = Settings.from_env({})
+    assert (defaults.rate_limit_auth_failures, defaults.rate_limit_writes) == (
+        "20/minute",
+        "600/minute",
+    )
+    for name, value in [
+        ("LTFLOW_RATE_LIMIT_WRITES", "lots"),
+        ("LTFLOW_RATE_LIMIT_AUTH_FAILURES", "20/fortnight"),
+        ("LTFLOW_MAX_READ_WAITS", "-1"),
+        ("LTFLOW_BODY_TIMEOUT", "0"),
+        ("LTFLOW_HEADER_TIMEOUT", "soon"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            Settings.from_env({name: value})
