@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from limits import RateLimitItem, parse
 
 from ltflow.aggregates.bounds import DEFAULT_POLICY_FLOOR, MAX_POLICY_DURATION, MIN_POLICY_FLOOR
 
 EventStoreKind = Literal["sqlite", "postgres"]
 LogFormat = Literal["console", "json"]
+T = TypeVar("T", int, float)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,17 @@ class Settings:
     #: ISO 8601). None: not configured, which is one hour (:attr:`policy_floor`), except in
     #: ``ltflow dev`` and ``ltflow demo``, which use one second.
     min_policy_duration: timedelta | None = None
+    #: Failed authentications per remote address, and writes per token, in a moving window
+    #: (``LTFLOW_RATE_LIMIT_AUTH_FAILURES``, ``LTFLOW_RATE_LIMIT_WRITES``: ``"20/minute"``).
+    rate_limit_auth_failures: str = "20/minute"
+    rate_limit_writes: str = "600/minute"
+    #: At most this many ``GET /teams/{id}?min_version=`` wait at once (``LTFLOW_MAX_READ_WAITS``);
+    #: beyond it the answer is the view as it is, at once.
+    max_read_waits: int = 32
+    #: Seconds a client has to send a request's whole body (``LTFLOW_BODY_TIMEOUT``): 408 after.
+    body_timeout: float = 10.0
+    #: Seconds a client has to send a request line and headers (``LTFLOW_HEADER_TIMEOUT``).
+    header_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
@@ -68,6 +82,16 @@ class Settings:
             raise ValueError(
                 f"LTFLOW_MIN_POLICY_DURATION must be between 1 second and 730 days, not {floor}."
             )
+        parse_limit(self.rate_limit_auth_failures, "LTFLOW_RATE_LIMIT_AUTH_FAILURES")
+        parse_limit(self.rate_limit_writes, "LTFLOW_RATE_LIMIT_WRITES")
+        if self.max_read_waits < 0:
+            raise ValueError(f"LTFLOW_MAX_READ_WAITS must be 0 or more, not {self.max_read_waits}.")
+        for name, seconds in (
+            ("LTFLOW_BODY_TIMEOUT", self.body_timeout),
+            ("LTFLOW_HEADER_TIMEOUT", self.header_timeout),
+        ):
+            if not 0 < seconds <= 3600:
+                raise ValueError(f"{name} must be seconds between 0 and 3600, not {seconds}.")
 
     @property
     def policy_floor(self) -> timedelta:
@@ -120,6 +144,11 @@ class Settings:
             or env.get("LTFLOW_ENCRYPT_AT_REST", "").lower() in ("1", "true", "yes"),
             embedded_temporal_port=int(env.get("LTFLOW_EMBEDDED_TEMPORAL_PORT", "7233")),
             min_policy_duration=_duration(env, "LTFLOW_MIN_POLICY_DURATION"),
+            rate_limit_auth_failures=env.get("LTFLOW_RATE_LIMIT_AUTH_FAILURES", "20/minute"),
+            rate_limit_writes=env.get("LTFLOW_RATE_LIMIT_WRITES", "600/minute"),
+            max_read_waits=_number(env, "LTFLOW_MAX_READ_WAITS", int, 32),
+            body_timeout=_number(env, "LTFLOW_BODY_TIMEOUT", float, 10.0),
+            header_timeout=_number(env, "LTFLOW_HEADER_TIMEOUT", float, 10.0),
         )
 
     def with_changes(self, **changes: object) -> Settings:
@@ -155,9 +184,30 @@ class Settings:
         return env
 
 
+def parse_limit(text: str, name: str) -> RateLimitItem:
+    """``"20/minute"`` as a limit; ``ValueError`` naming the setting when it does not parse."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a rate such as '20/minute' or '5 per second', not {text!r}."
+        ) from None
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     text = env.get(name, "").strip()
     return Path(text) if text else None
+
+
+def _number(env: Mapping[str, str], name: str, kind: Callable[[str], T], default: T) -> T:
+    """A number from the environment (``kind`` is ``int`` or ``float``), or ``default``."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {text!r}.") from None
 
 
 def _duration(env: Mapping[str, str], name: str) -> timedelta | None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from ltflow import __version__
 from ltflow.api import routes_codec, routes_events, routes_ops, routes_teams, routes_views
@@ -17,6 +18,7 @@ from ltflow.api.context import ApiContext, utc_now
 from ltflow.api.errors import install_error_handlers
 from ltflow.api.metrics import Metrics
 from ltflow.api.middleware import RequestObserver
+from ltflow.api.throttle import RateLimits
 from ltflow.config import Settings
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
@@ -68,11 +70,21 @@ def create_app(
         projections=projections,
         audit=audit,
         policy_floor=settings.policy_floor,
+        limits=RateLimits(settings.rate_limit_auth_failures, settings.rate_limit_writes),
+        max_read_waits=settings.max_read_waits,
     )
-    app = FastAPI(title="ltflow", version=__version__, description=DESCRIPTION)
+    # /docs and /redoc from assets shipped in a package (fastapi-offline), not from a CDN: the
+    # docs work offline, and a page of ours loads no script from a host we do not control. The
+    # validator is off too, which would otherwise send the spec's address to swagger.io.
+    app = FastAPIOffline(
+        title="ltflow",
+        version=__version__,
+        description=DESCRIPTION,
+        swagger_ui_parameters={"validatorUrl": None},
+    )
     app.state.ltflow = context
     install_error_handlers(app)
-    app.add_middleware(RequestObserver, metrics=context.metrics)
+    app.add_middleware(RequestObserver, metrics=context.metrics, body_timeout=settings.body_timeout)
     for router in (
         routes_events.router,
         routes_teams.router,

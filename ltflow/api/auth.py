@@ -20,7 +20,7 @@ import json
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import structlog
 from fastapi import Request, Response
@@ -29,6 +29,9 @@ from fastapi.security import HTTPBearer
 
 from ltflow.aggregates.actors import SYSTEM_ACTOR, actor_problem
 from ltflow.api.errors import ForbiddenError, UnauthenticatedError
+
+if TYPE_CHECKING:
+    from ltflow.api.throttle import RateLimits
 
 ApiScope = Literal["events:write", "teams:read", "audit:read"]
 EVENTS_WRITE: ApiScope = "events:write"
@@ -151,14 +154,22 @@ def _principal(spec: object) -> Principal:
 
 
 def authorize(request: Request, required: str | None) -> Principal | None:
-    """Check the bearer token against the app's registry and the scope a route requires."""
+    """Check the bearer token against the app's registry and the scope a route requires, within
+    the rate limits (:mod:`ltflow.api.throttle`)."""
     if required is None:
         return None
-    registry: TokenRegistry = request.app.state.ltflow.tokens
+    context = request.app.state.ltflow
+    registry: TokenRegistry = context.tokens
+    limits: RateLimits = context.limits
+    address = request.client.host if request.client is not None else "unknown"
+    # An address over its failures is refused before its token is compared (see throttle).
+    limits.check_address(address)
     header = request.headers.get("authorization", "")
     kind, _, token = header.partition(" ")
-    principal = registry.authenticate(token.strip()) if kind.lower() == "bearer" else None
+    token = token.strip()
+    principal = registry.authenticate(token) if kind.lower() == "bearer" else None
     if principal is None:
+        limits.failed(address)
         reason = "no bearer token was sent" if not header else "the bearer token is not valid"
         raise UnauthenticatedError(f"Authentication is required: {reason}.")
     if required not in principal.scopes:
@@ -166,6 +177,8 @@ def authorize(request: Request, required: str | None) -> Principal | None:
             f"The token of '{principal.actor}' lacks the scope '{required}' this needs.",
             required_scope=required,
         )
+    if required == EVENTS_WRITE:
+        limits.write(token)
     return principal
 
 

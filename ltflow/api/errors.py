@@ -59,6 +59,19 @@ class UnavailableError(LtflowError):
     code = "unavailable"
 
 
+class RateLimitedError(LtflowError):
+    """A client went over a rate limit; ``details.retry_after`` (and ``Retry-After``) says when
+    to try again."""
+
+    code = "rate_limited"
+
+
+class RequestTimeoutError(LtflowError):
+    """The client did not send its whole body in time (a stalled upload holds no worker)."""
+
+    code = "request_timeout"
+
+
 class NotFoundError(LtflowError):
     """No such endpoint."""
 
@@ -102,6 +115,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "method_not_allowed": 405,
     "unavailable": 503,
     "bad_request": 400,
+    "rate_limited": 429,
+    "request_timeout": 408,
     "internal_error": 500,
 }
 
@@ -115,7 +130,13 @@ def error_response(request: Request, error: LtflowError, status: int | None = No
     """The contract's error body; the code is kept on the request for logs and metrics."""
     request.state.error_code = error.code
     status = status or status_for(error)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    retry_after = error.details.get("retry_after")
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
+    if status == 408:
+        # The rest of the body may still come: the connection cannot carry another request.
+        headers["Connection"] = "close"
     return JSONResponse(error.to_dict(), status_code=status, headers=headers)
 
 
@@ -229,6 +250,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 413:
             error = InvalidEventError(f"{exc.detail} No event is that large.")
             return error_response(request, error, 413)
+        if exc.status_code == 408:
+            return error_response(request, RequestTimeoutError(_sentence(str(exc.detail))))
         if exc.status_code == 400:
             # FastAPI's answer to a body it cannot even decode (not UTF-8, say): malformed JSON.
             return error_response(
@@ -264,6 +287,11 @@ def install_error_handlers(app: FastAPI) -> None:
 ERROR_DOCS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "`unauthenticated`: no or bad bearer token"},
     403: {"model": ErrorBody, "description": "`forbidden`: the token lacks the scope"},
+    429: {
+        "model": ErrorBody,
+        "description": "`rate_limited`: too many failed authentications from this address, or "
+        "writes with this token; `Retry-After` says when to try again",
+    },
     422: {
         "model": ErrorBody,
         "description": "`invalid_event` (a body) / `invalid_query` (a parameter)",

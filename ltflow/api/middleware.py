@@ -1,5 +1,6 @@
 """One ASGI middleware around every request: a request id, structlog context, metrics, a log line,
-and a limit on the body (an event is a few kilobytes; nobody needs to send a megabyte).
+and limits on the body: its size (an event is a few kilobytes; nobody needs to send a megabyte)
+and the time it may take to arrive (a stalled upload is answered 408 and its connection closed).
 
 The request id is the caller's ``X-Request-ID`` when it is short and plain, otherwise a new one;
 it is bound to structlog's context for everything logged during the request (team id too, once
@@ -8,6 +9,7 @@ the route is known) and returned in the ``X-Request-ID`` header.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -26,15 +28,24 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 UNMATCHED = "unmatched"
 #: Bytes; the largest event (20,000 characters of text in a few fields) is far below it.
 MAX_BODY = 1 << 20
+#: Seconds from a request's head to the end of its body (``Settings.body_timeout``).
+BODY_TIMEOUT = 10.0
 
 
 class RequestObserver:
     """Request id, structlog context, Prometheus metrics and one log line per request."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int = MAX_BODY) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        max_body: int = MAX_BODY,
+        body_timeout: float = BODY_TIMEOUT,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,10 +55,22 @@ class RequestObserver:
         started = time.perf_counter()
         status = 500
         received = 0
+        body_done = False
+        # The whole body by then, counted from its head: a client trickling a byte now and then
+        # would pass a deadline per read, and hold the request (and its buffer) for ever.
+        deadline = started + self.body_timeout
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # after the body only a disconnect comes: no deadline on it
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.perf_counter())
+            except TimeoutError:
+                raise HTTPException(
+                    408, f"The body was not sent within {self.body_timeout:g} seconds."
+                ) from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
             received += len(message.get("body", b""))
             if received > self.max_body:
                 raise HTTPException(413, f"The body is larger than {self.max_body} bytes.")

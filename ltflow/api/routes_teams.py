@@ -7,6 +7,7 @@ the answer waits (a few seconds at most) until the view has caught up to that ve
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Literal
 from uuid import UUID
@@ -17,7 +18,7 @@ from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import TeamNotFoundError
 from ltflow.api.auth import TEAMS_READ, bearer_scheme, scoped
 from ltflow.api.context import ApiContext, get_context
-from ltflow.api.errors import ERROR_DOCS, ErrorBody
+from ltflow.api.errors import ERROR_DOCS, ErrorBody, InvalidQueryError
 from ltflow.projections import team_detail, team_overview
 from ltflow.projections.team_models import TeamDetailView
 from ltflow.projections.team_overview import TeamOverviewView
@@ -30,6 +31,10 @@ router = APIRouter(
 )
 Context = Annotated[ApiContext, Depends(get_context)]
 TeamStatus = Literal["active", "closed", "abandoned"]
+#: Paging bounds: a page of 10,000 teams is already more than any screen shows, and an offset
+#: past 10^9 can match nothing (and, past 2^63, would overflow the database's integer).
+MAX_LIMIT = 10_000
+MAX_OFFSET = 1_000_000_000
 
 
 @router.get("/teams", response_model=list[TeamOverviewView], summary="List teams")
@@ -39,10 +44,20 @@ def list_teams(
     theme: Annotated[str | None, Query(max_length=200)] = None,
     trigger: c.Trigger | None = None,
     status: TeamStatus | None = None,
-    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
 ) -> list[TeamOverviewView]:
-    """Teams, newest first, with their next deadline and overdue flags. Scope ``teams:read``."""
+    """Teams, newest first, with their next deadline and overdue flags. Scope ``teams:read``.
+
+    ``limit`` (at most 10,000) and ``offset`` (at most 10^9) page; ``offset`` needs ``limit``.
+    """
+    if offset is not None and limit is None:
+        # Without a page size an offset used to be silently ignored: refuse it instead, so a
+        # caller paging by offset alone learns at once rather than reading page 1 forever.
+        raise InvalidQueryError(
+            "The query parameter 'offset' pages only with 'limit': send both.",
+            problems=[{"field": "offset", "problem": "needs 'limit'"}],
+        )
     return team_overview.list_teams(
         ctx.views,
         now=ctx.clock(),
@@ -51,7 +66,7 @@ def list_teams(
         trigger=trigger,
         status=status,
         limit=limit,
-        offset=offset,
+        offset=offset or 0,
     )
 
 
@@ -61,7 +76,7 @@ def list_teams(
     summary="One team in detail",
     responses={404: {"model": ErrorBody, "description": "`team_not_found`"}},
 )
-def get_team(
+async def get_team(
     team_id: UUID,
     ctx: Context,
     min_version: Annotated[int | None, Query(ge=1)] = None,
@@ -69,7 +84,8 @@ def get_team(
     """The team as its facilitator sees it. Scope ``teams:read``.
 
     ``min_version``: wait (briefly) until the view includes that version; if it does not catch up
-    in time, the answer is the view as it is, with its own ``version``.
+    in time, or too many callers wait already (``LTFLOW_MAX_READ_WAITS``), the answer is the view
+    as it is, with its own ``version``.
     """
     found: list[str] = []
 
@@ -80,8 +96,9 @@ def get_team(
         found[:] = [doc]
         return min_version is None or int(json.loads(doc)["version"]) >= min_version
 
-    if not caught_up() and min_version is not None:
-        ctx.wait_until(caught_up)
+    # An async route: the query runs in a thread, the wait sleeps in the event loop.
+    if not await asyncio.to_thread(caught_up) and min_version is not None:
+        await ctx.wait_until(caught_up)
     if not found:
         raise TeamNotFoundError(f"No Learning Team with id {team_id}.", team_id=str(team_id))
     # The view is stored as the JSON of TeamDetailView: served as it is, not parsed and re-dumped.

@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 
 from ltflow.api.app import create_app
 from ltflow.api.auth import TokenRegistry, ephemeral_token, registry_for
+from ltflow.api.bounded import HEADER_TIMEOUT, MAX_HEAD, bounded_h11
 from ltflow.audit.anchorer import AnchorService
 from ltflow.audit.service import Audit
 from ltflow.config import Settings
@@ -32,6 +33,8 @@ from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.runtime import temporal_client
 
 log = structlog.get_logger("ltflow.api")
+#: Seconds an idle kept-alive connection is kept (uvicorn's default, stated).
+KEEP_ALIVE = 5
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -54,11 +57,27 @@ class LiveServer:
 
 @asynccontextmanager
 async def running(
-    app: FastAPI, host: str = "127.0.0.1", port: int = 0
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> AsyncIterator[LiveServer]:
-    """Serve ``app`` with uvicorn in this event loop until the block ends."""
+    """Serve ``app`` with uvicorn in this event loop until the block ends.
+
+    A request's head must arrive within ``header_timeout`` seconds and be at most 16 KiB; an
+    idle kept-alive connection is closed after 5 s (the body's deadline is the middleware's).
+    """
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        http=bounded_h11(header_timeout),
+        h11_max_incomplete_event_size=MAX_HEAD,
+        timeout_keep_alive=KEEP_ALIVE,
     )
     server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve(), name="ltflow-api")
@@ -129,7 +148,9 @@ async def serve(
             projections=projections,
             audit=audit,
         )
-        live = await stack.enter_async_context(running(app, host, port))
+        live = await stack.enter_async_context(
+            running(app, host, port, header_timeout=settings.header_timeout)
+        )
         on_ready(f"ltflow API listening on {live.url} (OpenAPI at {live.url}/docs)")
         await _until_stopped(live, stop or _stop_on_signals())
     log.info("api stopped")
