@@ -32,7 +32,7 @@ from datetime import datetime
 
 import structlog
 
-from ltflow.audit import access_log, chain, ledger
+from ltflow.audit import access_log, chain, ledger, mark
 from ltflow.audit.ledger import Anchor, Head
 from ltflow.audit.source import EventSource
 from ltflow.audit.store import AuditStore, Tx
@@ -69,11 +69,22 @@ def anchor(
 ) -> AnchorResult:
     """Anchor everything stored so far (see the module docstring); returns what was done."""
     result = AnchorResult()
+    book = mark.book_of(source)
+    noted = book.read()
+    first = True
     while True:
         with store.write(LOCK) as tx:
+            if first:  # never chain into a store that lost what the event store saw anchored
+                mark.refuse_if_lost(tx, noted)
+                first = False
             done = _anchor_batch(tx, source, now(), batch_size, result)
         if done:
             break
+    if result.anchors or noted is None:
+        with store.read() as tx:
+            now_noted = mark.current(tx)
+        if now_noted is not None:  # after the commit: the note is never ahead of the store
+            book.record(now_noted)
     if result.anchors:
         latest = result.anchors[-1]
         log.info("audit anchored", events=result.events, anchor=latest.ref)

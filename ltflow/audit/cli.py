@@ -27,6 +27,7 @@ from uuid import UUID
 from ltflow.audit import render
 from ltflow.audit.access_log import Accessor
 from ltflow.audit.findings import Finding
+from ltflow.audit.mark import AuditStoreLost
 from ltflow.audit.service import Audit
 from ltflow.audit.verify import AnchorRef, VerifyReport
 from ltflow.config import Settings
@@ -225,7 +226,11 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def anchor_command(args: argparse.Namespace, settings: Settings) -> int:
     with _audit(settings) as audit:
-        result = audit.anchor()
+        try:
+            result = audit.anchor()
+        except AuditStoreLost as lost:  # cron's safety net must fail loudly, not re-anchor
+            print(f"FAILED: {lost.message}", file=sys.stderr)
+            return FAILED
         latest = result.latest
         if latest is None:
             with audit.store.read() as tx:

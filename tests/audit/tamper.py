@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from ltflow.audit import chain, ledger
+from ltflow.audit.mark import TABLE as MARK
 from ltflow.audit.store import TABLES, AuditStore
 from ltflow.config import Settings
 
@@ -160,9 +161,10 @@ class Tamper:
                 audit=True,
             )
 
-    def rewrite_anchors(self, team: UUID, from_seq: int = 1) -> None:
+    def rewrite_anchors(self, team: UUID, from_seq: int = 1, *, note: bool = True) -> None:
         """Make every anchor from ``from_seq`` on agree with the (rewritten) chain: heads,
-        digests and prev links (the anchors before it are left as they are)."""
+        digests and prev links (the anchors before it are left as they are); ``note``: and the
+        event store's note of its audit store (``ltflow.audit.mark``), which names anchor #1."""
         store = AuditStore.from_settings(self.settings)  # opening it restores the triggers
         try:
             with store.read() as tx:
@@ -194,4 +196,7 @@ class Tamper:
                 (prev, digest, anchor.seq),
                 audit=True,
             )
+            if anchor.seq == 1 and note:
+                table = f'"{self.schema}".{MARK}' if self.pg else MARK
+                self.run(f"UPDATE {table} SET store = ?", (digest.hex(),))
             prev = digest
