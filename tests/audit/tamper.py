@@ -17,6 +17,8 @@ from ltflow.audit import chain, ledger
 from ltflow.audit.mark import TABLE as MARK
 from ltflow.audit.store import TABLES, AuditStore
 from ltflow.config import Settings
+from ltflow.eventstore import macs
+from ltflow.eventstore.application import event_mac_key
 
 
 class Tamper:
@@ -127,6 +129,16 @@ class Tamper:
             f"INSERT INTO {self.events_table} (originator_id, originator_version, topic, state) "
             "VALUES (?, ?, ?, ?)",
             (self.key(team), version, topic, state),
+        )
+
+    def remac(self, team: UUID, version: int) -> None:
+        """Give the stored row the writer's MAC anew: an insider holding the MAC key."""
+        topic, state = self.row(team, version)
+        mac = macs.event_mac(event_mac_key(self.settings), str(team), version, topic, state)
+        table = f'"{self.schema}".{macs.TABLE}' if self.pg else macs.TABLE
+        self.run(
+            f"UPDATE {table} SET mac = ? WHERE originator_id = ? AND originator_version = ?",
+            (mac, str(team), version),
         )
 
     # --- the audit store --------------------------------------------------------------------
