@@ -7,6 +7,7 @@ the copy as if ltflow had written it, and ``verify --all`` said OK.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from uuid import UUID
 
@@ -15,6 +16,7 @@ import pytest
 from ltflow.audit import Audit
 from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
+from ltflow.privacy.keyring import new_key
 from tests.audit.conftest import AUDITOR
 from tests.audit.tamper import Tamper
 from tests.audit.test_cli import run
@@ -83,3 +85,21 @@ def test_a_row_without_a_mac_is_accepted_only_by_adopt(
     assert audit.verify(None, AUDITOR).ok
     entries = [e for e in audit.access_log(AUDITOR) if e.action == "adopt"]
     assert [e.detail["adopted"] for e in entries] == [0, 1]
+
+
+def test_a_copied_encrypted_event_is_forged_too(settings: Settings, clock: Clock) -> None:
+    """Under encryption at rest the copy decrypts fine (same key): only the MAC tells."""
+    encrypted = dataclasses.replace(settings, event_keys=new_key())
+    app = LearningTeams.from_settings(encrypted)
+    audit = Audit.from_settings(encrypted, app)
+    attacker = Tamper(encrypted, app.recorder.events_table_name)  # type: ignore[attr-defined]
+    try:
+        team, other = open_team(app, clock), open_team(app, clock, "VIM-2026-0999")
+        assert audit.verify(None, AUDITOR).ok
+        _copy(attacker, team, 2, team, 3)
+        _copy(attacker, team, 1, other, 3)
+        assert _forged(audit, None) == {(str(team), 3), (str(other), 3)}
+    finally:
+        attacker.close()
+        audit.close()
+        app.close()
