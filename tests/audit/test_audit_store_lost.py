@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from contextlib import closing
 from pathlib import Path
 from uuid import UUID
 
 import pytest
+import structlog
 
 from ltflow.audit import Audit
+from ltflow.audit.anchorer import AnchorService
 from ltflow.audit.store import AUDIT_FILE, TABLES, SQLiteAuditStore
 from ltflow.audit.verify import verify_store
 from ltflow.config import Settings
@@ -149,3 +152,22 @@ def test_rewritten_anchors_disagree_with_the_event_stores_note(
         report = audit.verify(None, AUDITOR)
     assert not report.ok
     assert "audit_store_lost" in {f.kind for f in report.findings}
+
+
+@sqlite_only
+def test_the_background_anchorer_keeps_refusing_and_keeps_running(
+    settings: Settings, app: LearningTeams, case: UUID
+) -> None:
+    with _audit(settings, app) as audit:
+        audit.anchor()
+    _lose(settings, "empty")
+    with _audit(settings, app) as audit, structlog.testing.capture_logs() as logs:
+        service = AnchorService(audit, interval=0.01).start()
+        try:
+            deadline = time.monotonic() + 5
+            while not any(e["event"] == "audit anchoring refused" for e in logs):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            assert service.error is None
+        finally:
+            service.stop()
