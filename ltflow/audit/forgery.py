@@ -51,14 +51,24 @@ class MacCheck:
             if not macs.valid(self.key, team, version, topic, state, stored.get((team, version)))
         ]
 
-    def sweep(self, page: int = 5000) -> list[Key]:
-        """Every stored row without a valid MAC (the whole store, a page at a time)."""
+    def sweep(self, page: int = 20_000) -> list[Key]:
+        """Every stored row without a valid MAC (the whole store, a page at a time). The MACs
+        are read in one pass first (a lookup per page by team read each long case's MACs
+        again on every page: five times slower); memory holds one MAC per stored event."""
+        with self.db.read() as tx:
+            rows = tx.fetchall(f"SELECT originator_id, originator_version, mac FROM {self.table}")
+        stored = {(str(team), int(version)): bytes(mac) for team, version, mac in rows}
+        del rows
         found: list[Key] = []
         position = 0
         canon = Canon()
-        while rows := self.source.page(position, page):
-            found += self.forged([(canon[i], v, t, s) for _, i, v, t, s in rows])
-            position = rows[-1][0]
+        key, valid = self.key, macs.valid
+        while events := self.source.page(position, page):
+            for _, raw, version, topic, state in events:
+                team = canon[raw]
+                if not valid(key, team, version, topic, state, stored.get((team, version))):
+                    found.append((team, version))
+            position = events[-1][0]
         return found
 
     def adopt(self, before: int, page: int = 5000) -> int:
