@@ -53,6 +53,9 @@ class Settings:
     #: ``encrypt_at_rest`` uses a key file in the data dir, created on first start.
     event_keys: str | None = None
     encrypt_at_rest: bool = False
+    #: The key of each stored event's MAC (``LTFLOW_EVENT_MAC_KEY``, base64 of 32 bytes); unset:
+    #: a key file in the data dir, created on first start (``ltflow.eventstore.macs``).
+    event_mac_key: str | None = None
     #: Port of the embedded Temporal dev server (``ltflow dev``/``ltflow worker`` without address).
     embedded_temporal_port: int = 7233
     #: The shortest policy duration a team may be convened with (``LTFLOW_MIN_POLICY_DURATION``,
@@ -140,6 +143,7 @@ class Settings:
             ),
             payload_keys=env.get("LTFLOW_PAYLOAD_KEYS") or None,
             event_keys=env.get("LTFLOW_EVENT_KEYS") or None,
+            event_mac_key=env.get("LTFLOW_EVENT_MAC_KEY") or None,
             encrypt_at_rest=bool(env.get("LTFLOW_EVENT_KEYS"))
             or env.get("LTFLOW_ENCRYPT_AT_REST", "").lower() in ("1", "true", "yes"),
             embedded_temporal_port=int(env.get("LTFLOW_EMBEDDED_TEMPORAL_PORT", "7233")),
@@ -157,6 +161,10 @@ class Settings:
     @property
     def event_key_file(self) -> Path:
         return self.data_dir / "event.keys"
+
+    @property
+    def event_mac_key_file(self) -> Path:
+        return self.data_dir / "event.mac.key"
 
     @property
     def payload_key_file(self) -> Path:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError
 
+from ltflow.audit.mark import AuditStoreLost
+
 if TYPE_CHECKING:
     from typing import Self
 
@@ -47,6 +49,10 @@ class AnchorService:
             except TRANSIENT as exc:
                 backoff = min(backoff * 2, 60.0)
                 log.warning("audit anchoring paused", error=str(exc), retry_in=backoff)
+            except AuditStoreLost as lost:
+                # Loud on every attempt, and still running: a restored audit store resumes it.
+                backoff = min(backoff * 2, 60.0)
+                log.error("audit anchoring refused", error=lost.message, retry_in=backoff)
             self._wake.wait(backoff)
             self._wake.clear()
 

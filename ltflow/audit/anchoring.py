@@ -32,7 +32,8 @@ from datetime import datetime
 
 import structlog
 
-from ltflow.audit import access_log, chain, ledger
+from ltflow.audit import access_log, chain, ledger, mark
+from ltflow.audit.forgery import MacCheck
 from ltflow.audit.ledger import Anchor, Head
 from ltflow.audit.source import EventSource
 from ltflow.audit.store import AuditStore, Tx
@@ -54,6 +55,8 @@ class AnchorResult:
     anchors: list[Anchor] = field(default_factory=list)
     #: Rows after the position whose version was already anchored (re-inserted rows).
     skipped: int = 0
+    #: Rows without a valid writer's MAC, never chained (``verify`` names them ``forged``).
+    forged: int = 0
 
     @property
     def latest(self) -> Anchor | None:
@@ -66,14 +69,27 @@ def anchor(
     *,
     now: Callable[[], datetime],
     batch_size: int = 5000,
+    macs: MacCheck | None = None,
 ) -> AnchorResult:
-    """Anchor everything stored so far (see the module docstring); returns what was done."""
+    """Anchor everything stored so far (see the module docstring); returns what was done.
+    ``macs``: chain only rows with a valid writer's MAC (:mod:`ltflow.audit.forgery`)."""
     result = AnchorResult()
+    book = mark.book_of(source)
+    noted = book.read()
+    first = True
     while True:
         with store.write(LOCK) as tx:
-            done = _anchor_batch(tx, source, now(), batch_size, result)
+            if first:  # never chain into a store that lost what the event store saw anchored
+                mark.refuse_if_lost(tx, noted)
+                first = False
+            done = _anchor_batch(tx, source, now(), batch_size, result, macs)
         if done:
             break
+    if result.anchors or noted is None:
+        with store.read() as tx:
+            now_noted = mark.current(tx)
+        if now_noted is not None:  # after the commit: the note is never ahead of the store
+            book.record(now_noted)
     if result.anchors:
         latest = result.anchors[-1]
         log.info("audit anchored", events=result.events, anchor=latest.ref)
@@ -81,7 +97,12 @@ def anchor(
 
 
 def _anchor_batch(
-    tx: Tx, source: EventSource, at: datetime, batch_size: int, result: AnchorResult
+    tx: Tx,
+    source: EventSource,
+    at: datetime,
+    batch_size: int,
+    result: AnchorResult,
+    macs: MacCheck | None,
 ) -> bool:
     """Anchor one batch; True when the log holds nothing more after it."""
     last = ledger.latest_anchor(tx)
@@ -94,7 +115,11 @@ def _anchor_batch(
     seq = (last.seq if last else 0) + 1
     heads = ledger.chain_heads(tx, sorted({row[0] for _, row in rows}))
     links: list[tuple[int, str, int, bytes, bytes, int]] = []
+    forged = set(macs.forged([row for _, row in rows])) if macs is not None and rows else set()
     for position, (team, version, topic, state) in rows:
+        if (team, version) in forged:  # no ltflow process wrote it: never vouch for it
+            result.forged += 1
+            continue
         head_version, head_link = heads.get(team, (0, chain.ZERO))
         if version <= head_version:
             result.skipped += 1

@@ -27,6 +27,7 @@ from uuid import UUID
 from ltflow.audit import render
 from ltflow.audit.access_log import Accessor
 from ltflow.audit.findings import Finding
+from ltflow.audit.mark import AuditStoreLost
 from ltflow.audit.service import Audit
 from ltflow.audit.verify import AnchorRef, VerifyReport
 from ltflow.config import Settings
@@ -81,6 +82,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     log.add_argument("team", nargs="?", type=team_ref, help="only this case's entries")
     log.add_argument("--limit", type=int, default=50, help="the last N entries (default 50)")
     log.set_defaults(handler=log_command)
+    adopt = commands.add_parser(
+        "adopt",
+        parents=[who],
+        help="accept rows stored before event MACs existed (once, explicitly; logged)",
+    )
+    adopt.add_argument(
+        "--before", type=int, required=True, help="adopt rows below this position (notification id)"
+    )
+    adopt.set_defaults(handler=adopt_command)
 
 
 def _verify_parser(
@@ -225,7 +235,11 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def anchor_command(args: argparse.Namespace, settings: Settings) -> int:
     with _audit(settings) as audit:
-        result = audit.anchor()
+        try:
+            result = audit.anchor()
+        except AuditStoreLost as lost:  # cron's safety net must fail loudly, not re-anchor
+            print(f"FAILED: {lost.message}", file=sys.stderr)
+            return FAILED
         latest = result.latest
         if latest is None:
             with audit.store.read() as tx:
@@ -254,6 +268,16 @@ def log_command(args: argparse.Namespace, settings: Settings) -> int:
         _print_json([e.model_dump(mode="json") for e in entries])
     else:
         print(render.access_entries(entries))
+    return OK
+
+
+def adopt_command(args: argparse.Namespace, settings: Settings) -> int:
+    with _audit(settings) as audit:
+        count = audit.adopt(_accessor(args), args.before)
+    if args.json:
+        _print_json({"adopted": count, "before": args.before})
+    else:
+        print(f"adopted {count} rows stored below position {args.before} without a MAC")
     return OK
 
 

@@ -30,6 +30,8 @@ KINDS: dict[str, str] = {
     "anchor_altered": "an anchor does not match its own content or the anchor before it",
     "anchor_mismatch": "the anchor differs from the value recorded outside ltflow",
     "access_log_altered": "an access-log entry was changed, removed or the log cut short",
+    "forged": "a stored row carries no valid MAC of ltflow's writer: no ltflow process stored it",
+    "audit_store_lost": "the audit store was replaced, lost or is behind what was anchored",
     "export_invalid": "the export file is malformed or incomplete",
     "read_model_differs": "the team-detail read model differs from a fresh fold of the events",
     "replay_failed": "the team's Temporal workflow history does not replay deterministically",

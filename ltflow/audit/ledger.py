@@ -94,6 +94,12 @@ def latest_anchor(tx: Tx) -> Anchor | None:
     return None if row is None else _anchor(row)
 
 
+def anchor_at(tx: Tx, seq: int) -> Anchor | None:
+    """Anchor ``seq``, if the store holds it."""
+    row = tx.fetchone(f"SELECT {_ANCHOR_COLUMNS} FROM {tx.t['lta_anchors']} WHERE seq = ?", (seq,))
+    return None if row is None else _anchor(row)
+
+
 def anchors(tx: Tx, from_seq: int = 0) -> list[Anchor]:
     """Every anchor from ``from_seq`` on, in order."""
     rows = tx.fetchall(

@@ -10,7 +10,7 @@ before the first byte is written. A read that cannot be logged raises instead of
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, TextIO
 from uuid import UUID
@@ -23,6 +23,8 @@ from ltflow.audit.access_log import AccessEntry, Accessor
 from ltflow.audit.anchoring import AnchorResult, anchor
 from ltflow.audit.export import ExportInput, ExportSummary, write_export
 from ltflow.audit.findings import Finding
+from ltflow.audit.forgery import MacCheck
+from ltflow.audit.mark import AuditStoreLost
 from ltflow.audit.offline import check_export
 from ltflow.audit.point_in_time import By, PointInTime, as_of, team_events
 from ltflow.audit.source import EventSource
@@ -53,6 +55,8 @@ class Audit:
         self.settings = settings
         self.clock = clock
         self.source = EventSource.for_recorder(app.recorder)
+        #: The writer's MACs, where the application writes them (``LearningTeams.from_settings``).
+        self.macs = None if app.mac_key is None else MacCheck(self.source, app.mac_key)
         self._owns_app = owns_app
 
     @classmethod
@@ -71,7 +75,7 @@ class Audit:
 
     def anchor(self) -> AnchorResult:
         """Anchor every event stored so far (idempotent; see :mod:`ltflow.audit.anchoring`)."""
-        return anchor(self.source, self.store, now=self.clock)
+        return anchor(self.source, self.store, now=self.clock, macs=self.macs)
 
     # --- reads, each logged ------------------------------------------------------------------
 
@@ -109,11 +113,13 @@ class Audit:
     ) -> VerifyReport:
         """Verify one case (``team_id``) or, with None, the whole store and its access log."""
         with self._logged(accessor, "verify", team_id) as detail:
-            self.anchor()
+            self._anchor_unless_lost()
             if team_id is None:
-                report = verify_store(self.source, self.store, expected=expected)
+                report = verify_store(self.source, self.store, expected=expected, macs=self.macs)
             else:
-                report = verify_team(self.source, self.store, str(team_id), expected=expected)
+                report = verify_team(
+                    self.source, self.store, str(team_id), expected=expected, macs=self.macs
+                )
                 if report.events == 0 and report.anchored == 0:
                     raise _not_found(team_id)
                 if read_model:
@@ -133,9 +139,11 @@ class Audit:
     def export(self, team_id: UUID, accessor: Accessor, out: TextIO) -> ExportSummary:
         """Write the case's self-contained export (JSON Lines) to ``out``."""
         with self._logged(accessor, "export", team_id) as detail:
-            self.anchor()
+            self._anchor_unless_lost()
             tid = str(team_id)
-            report = verify_team(self.source, self.store, tid, check_access_log=False)
+            report = verify_team(
+                self.source, self.store, tid, check_access_log=False, macs=self.macs
+            )
             if report.events == 0:
                 raise _not_found(team_id)
             data = self._export_input(tid, accessor, report)
@@ -152,12 +160,28 @@ class Audit:
             detail["entries"] = len(found)
         return found
 
+    def adopt(self, accessor: Accessor, before: int) -> int:
+        """Accept the rows stored below position ``before`` that have no writer's MAC (stored
+        before MACs existed): give each one. Explicit and logged; rows with a wrong MAC stay
+        forged. Returns how many rows were adopted."""
+        if self.macs is None:
+            raise LtflowError("This event store writes no MACs: there is nothing to adopt.")
+        with self._logged(accessor, "adopt", None, before=before) as detail:
+            detail["adopted"] = count = self.macs.adopt(before)
+        return count
+
     @staticmethod
     def verify_file(lines: Iterable[str]) -> VerifyReport:
         """Check an export offline (no store is read, so nothing is logged)."""
         return check_export(lines)
 
     # --- helpers ------------------------------------------------------------------------------
+
+    def _anchor_unless_lost(self) -> None:
+        """Anchor first; where the audit store was lost or replaced anchoring refuses, and the
+        verification that follows says so (``audit_store_lost``) instead of failing to answer."""
+        with suppress(AuditStoreLost):
+            self.anchor()
 
     @contextmanager
     def _logged(

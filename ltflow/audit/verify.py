@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from ltflow.audit import access_log, chain, ledger
+from ltflow.audit import access_log, chain, forgery, ledger, mark
 from ltflow.audit.findings import Finding, TeamCheck, check_team, unanchored_note
+from ltflow.audit.forgery import MacCheck
 from ltflow.audit.ledger import Anchor
 from ltflow.audit.scan import scan
 from ltflow.audit.source import EventSource, RawRow
@@ -83,10 +84,13 @@ def verify_team(
     *,
     expected: AnchorRef | None = None,
     check_access_log: bool = True,
+    macs: MacCheck | None = None,
 ) -> VerifyReport:
-    """Verify one team's history (see the module docstring)."""
+    """Verify one team's history (see the module docstring); ``macs``: every row must carry
+    its writer's MAC (:mod:`ltflow.audit.forgery`)."""
     started = time.perf_counter()
     rows = source.rows([team_id])
+    noted = mark.book_of(source).read()
     with store.read() as tx:
         linked = ledger.links(tx, [team_id]).get(team_id, [])
         anchored = ledger.heads_of_teams(tx, [team_id]).get(team_id, [])
@@ -94,7 +98,11 @@ def verify_team(
         seqs = {h.seq for h in anchored} | {s[3] for s in linked}
         latest, anchor_findings = _check_anchors(tx, seqs, expected)
         entries, access = _access(tx, check_access_log)
+        lost = mark.check(tx, noted)
     report = _report("team", [result], latest, started, team_id=team_id)
+    if macs is not None:
+        report.add(forgery.findings(macs.forged(rows), report.findings), "writer's MACs")
+    report.add(lost, "audit store")
     report.add(anchor_findings, "anchors")
     if entries is not None:
         report.access_entries = entries
@@ -108,13 +116,16 @@ def verify_store(
     *,
     expected: AnchorRef | None = None,
     chunk: int = 500,
+    macs: MacCheck | None = None,
 ) -> VerifyReport:
     """Verify every team, every anchor and the whole access log: one front-to-back sweep
     (:mod:`ltflow.audit.scan`, in parallel ranges where it can), then a close look at each team
     the sweep marked."""
     started = time.perf_counter()
+    noted = mark.book_of(source).read()
     with store.read() as tx:
         latest = ledger.latest_anchor(tx)
+        lost = mark.check(tx, noted)
     anchor_findings: list[Finding] = []
     access: list[Finding] = []
     entries: int | None = None
@@ -152,6 +163,9 @@ def verify_store(
     report = _report("all", results, latest, started)
     report.teams, report.events, report.anchored = len(swept.teams), swept.events, swept.anchored
     report.add(notes)
+    if macs is not None:  # a second pass: the sweep's hot loop stays one hash per event
+        report.add(forgery.findings(macs.sweep(), report.findings), "writer's MACs")
+    report.add(lost, "audit store")
     report.add(anchor_findings, "anchors")
     report.access_entries = entries
     report.add(access, "access log")

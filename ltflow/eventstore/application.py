@@ -26,14 +26,22 @@ from ltflow.aggregates.errors import TeamNotFoundError, VersionConflictError
 from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import Processed, TeamState, TeamSummary, root_event_id, summarize
 from ltflow.config import Settings
+from ltflow.eventstore.macs import recorder_topic
 from ltflow.privacy.fields import ShreddingMapper
-from ltflow.privacy.keyring import load_or_create_key_file
+from ltflow.privacy.keyring import load_or_create_key_file, parse_keys
 from ltflow.privacy.keys import KeyStore, key_store_for
 from ltflow.store.transcoder import FastJSONTranscoder
 
 #: Team ids are uuid5 of the case_ref in this namespace, so every node derives the same id.
 TEAM_NAMESPACE = UUID("6f0f7c1e-4b8e-5d2a-9c53-1d7a1e7b2f10")
 _LOCK_STRIPES = 64
+
+
+def event_mac_key(settings: Settings) -> bytes:
+    """The key of the stored events' MACs: configured, or the data dir's key file."""
+    if settings.event_mac_key:
+        return parse_keys(settings.event_mac_key)[0]
+    return load_or_create_key_file(settings.event_mac_key_file)[0]
 
 
 def team_id_for(case_ref: str) -> UUID:
@@ -82,11 +90,23 @@ class LearningTeams(Application[UUID]):
     # are serialized by a lock instead, and a failed command evicts what it touched.
     env = {"AGGREGATE_CACHE_MAXSIZE": "1000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
 
-    def __init__(self, env: Mapping[str, str] | None = None, keys: KeyStore | None = None) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        keys: KeyStore | None = None,
+        mac_key: bytes | None = None,
+    ) -> None:
+        """``mac_key``: the key of each stored event's MAC (:mod:`ltflow.eventstore.macs`; the
+        recorder must be one that writes them); None: no MACs."""
         #: Participant keys for crypto-shredding; None stores personal fields under the
         #: event store's own protection only.
         self.keys = keys
+        self.mac_key = mac_key
         super().__init__(env)
+        if mac_key is not None:
+            if not hasattr(self.recorder, "mac_key"):
+                raise TypeError(f"{type(self.recorder).__name__} does not store event MACs.")
+            self.recorder.mac_key = mac_key
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
     def construct_transcoder(self) -> Transcoder:
@@ -123,7 +143,8 @@ class LearningTeams(Application[UUID]):
             )
             env["CIPHER_TOPIC"] = "ltflow.privacy.at_rest:RotatingAESCipher"
             env["CIPHER_KEY"] = keys
-        return cls(env=env, keys=key_store_for(settings))
+        env.setdefault("APPLICATION_RECORDER_TOPIC", recorder_topic(settings.event_store))
+        return cls(env=env, keys=key_store_for(settings), mac_key=event_mac_key(settings))
 
     # --- commands -------------------------------------------------------------------------
 

@@ -150,6 +150,15 @@ class LibrarySQLite:
             cursor.row_factory = None  # plain tuples: no Row object per stored event
             yield Tx(cursor, "sqlite")
 
+    @contextmanager
+    def write(self, lock: int | None = None) -> Iterator[Tx]:
+        """A write transaction on the library's writer connection (``lock``: for PostgreSQL;
+        SQLite locks the whole file). For ltflow's own small tables beside the events."""
+        with self.datastore.transaction(commit=True) as wrapped:
+            cursor = wrapped.sqlite_cursor
+            cursor.row_factory = None
+            yield Tx(cursor, "sqlite")
+
     def close(self) -> None:
         """Nothing: the connections are the application's."""
 

@@ -14,8 +14,11 @@ from typing import Any
 from uuid import UUID
 
 from ltflow.audit import chain, ledger
+from ltflow.audit.mark import TABLE as MARK
 from ltflow.audit.store import TABLES, AuditStore
 from ltflow.config import Settings
+from ltflow.eventstore import macs
+from ltflow.eventstore.application import event_mac_key
 
 
 class Tamper:
@@ -128,6 +131,16 @@ class Tamper:
             (self.key(team), version, topic, state),
         )
 
+    def remac(self, team: UUID, version: int) -> None:
+        """Give the stored row the writer's MAC anew: an insider holding the MAC key."""
+        topic, state = self.row(team, version)
+        mac = macs.event_mac(event_mac_key(self.settings), str(team), version, topic, state)
+        table = f'"{self.schema}".{macs.TABLE}' if self.pg else macs.TABLE
+        self.run(
+            f"UPDATE {table} SET mac = ? WHERE originator_id = ? AND originator_version = ?",
+            (mac, str(team), version),
+        )
+
     # --- the audit store --------------------------------------------------------------------
 
     def drop_triggers(self) -> None:
@@ -160,9 +173,10 @@ class Tamper:
                 audit=True,
             )
 
-    def rewrite_anchors(self, team: UUID, from_seq: int = 1) -> None:
+    def rewrite_anchors(self, team: UUID, from_seq: int = 1, *, note: bool = True) -> None:
         """Make every anchor from ``from_seq`` on agree with the (rewritten) chain: heads,
-        digests and prev links (the anchors before it are left as they are)."""
+        digests and prev links (the anchors before it are left as they are); ``note``: and the
+        event store's note of its audit store (``ltflow.audit.mark``), which names anchor #1."""
         store = AuditStore.from_settings(self.settings)  # opening it restores the triggers
         try:
             with store.read() as tx:
@@ -194,4 +208,7 @@ class Tamper:
                 (prev, digest, anchor.seq),
                 audit=True,
             )
+            if anchor.seq == 1 and note:
+                table = f'"{self.schema}".{MARK}' if self.pg else MARK
+                self.run(f"UPDATE {table} SET store = ?", (digest.hex(),))
             prev = digest

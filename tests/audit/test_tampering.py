@@ -101,10 +101,14 @@ def test_a_chain_rewritten_with_its_events_is_caught_by_the_anchor(
     tamper.flip(anchored_case, 30, index=60)
     tamper.rewrite_chain(anchored_case)
     one, _ = both(audit, anchored_case)
-    finding = only(one)
+    finding = next(f for f in one.findings if f.failure and f.kind != "forged")
     assert finding.kind == "rewritten"
     assert finding.seq == 1
     assert "between versions 1 and 44" in finding.message
+    # The writer's MAC names the version (issue 15): the attacker has no MAC key.
+    assert kinds(one) == {("rewritten", 44), ("forged", 30)}
+    tamper.remac(anchored_case, 30)  # an insider who holds the key: only the anchor is left
+    assert only(audit.verify(anchored_case, AUDITOR, read_model=False)).kind == "rewritten"
 
 
 def test_rewriting_the_whole_audit_store_is_caught_by_a_published_anchor(
@@ -112,6 +116,7 @@ def test_rewriting_the_whole_audit_store_is_caught_by_a_published_anchor(
 ) -> None:
     published = AnchorRef.parse(audit.verify(None, AUDITOR).anchor or "")
     tamper.flip(anchored_case, 30, index=60)
+    tamper.remac(anchored_case, 30)  # an insider with the MAC key, too
     tamper.rewrite_chain(anchored_case)
     tamper.rewrite_anchors(anchored_case)
     assert audit.verify(anchored_case, AUDITOR, read_model=False).ok  # consistent, but false
