@@ -68,6 +68,13 @@ class RepairRefusedError(LtflowError):
     code = "repair_refused"
 
 
+class StoreFailedError(LtflowError):
+    """ltflow could not store the event for a reason a retry cannot change (a fault in ltflow
+    itself, logged where it happened); nothing was stored."""
+
+    code = "internal_error"
+
+
 class IdempotencyConflictError(LtflowError):
     """The same ``event_id`` or ``case_ref`` arrived again with different content."""
 
@@ -89,6 +96,7 @@ ERRORS_BY_CODE: dict[str, type[LtflowError]] = {
         TeamNotFoundError,
         TeamUnavailableError,
         RepairRefusedError,
+        StoreFailedError,
         IdempotencyConflictError,
         VersionConflictError,
     )

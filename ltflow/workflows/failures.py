@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar
 from uuid import UUID
 
+import structlog
 from temporalio.api.failure.v1 import Failure
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes, PayloadConverter
@@ -27,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ltflow.aggregates.errors import (
     LtflowError,
+    StoreFailedError,
     TeamNotFoundError,
     TeamUnavailableError,
     WrongPhaseError,
@@ -70,18 +72,36 @@ class LtflowFailureConverter(DefaultFailureConverterWithEncodedAttributes):
             failure.message = exception.message
 
 
+log = structlog.get_logger("ltflow.workflows.failures")
+
+
 def to_application_error(error: LtflowError) -> ApplicationError:
     """A domain error as Temporal carries it: ``type`` is the contract's code."""
     return ApplicationError(error.message, error.details, type=error.code, non_retryable=True)
 
 
+#: Failures a retry gives again (a fault in the code, a value it cannot handle): retried, they
+#: would hold the caller and the team's workflow for ever. A database that is down raises none of
+#: these, and stays retried.
+DETERMINISTIC = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
+
+
 @contextmanager
 def as_application_errors() -> Iterator[None]:
-    """Raise a domain error from the block as its ``ApplicationError`` (worker side)."""
+    """Raise a domain error from the block as its ``ApplicationError`` (worker side), and a
+    deterministic failure as a non-retryable ``internal_error`` the caller gets at once."""
     try:
         yield
     except LtflowError as error:
         raise to_application_error(error) from None
+    except DETERMINISTIC as error:
+        log.exception("activity failed in a way no retry changes")
+        failed = StoreFailedError(
+            "ltflow could not store this event (a fault inside ltflow, logged); nothing was "
+            "stored, and sending it again gives the same answer until the fault is fixed.",
+            error_class=type(error).__name__,
+        )
+        raise to_application_error(failed) from None
 
 
 #: Runs that stopped without finishing the case: ``ltflow team repair`` starts a new one.
