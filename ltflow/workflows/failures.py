@@ -14,6 +14,7 @@ to read.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar
@@ -95,7 +96,14 @@ def as_application_errors() -> Iterator[None]:
     except LtflowError as error:
         raise to_application_error(error) from None
     except DETERMINISTIC as error:
-        log.exception("activity failed in a way no retry changes")
+        # Where, and what kind, but not the message or the traceback's values: they may carry a
+        # participant's text (a validation error quotes its input).
+        last = traceback.extract_tb(error.__traceback__)[-1]
+        log.error(
+            "activity failed in a way no retry changes",
+            error_class=type(error).__name__,
+            location=f"{last.filename}:{last.lineno} in {last.name}",
+        )
         failed = StoreFailedError(
             "ltflow could not store this event (a fault inside ltflow, logged); nothing was "
             "stored, and sending it again gives the same answer until the fault is fixed.",

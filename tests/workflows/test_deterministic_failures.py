@@ -25,26 +25,44 @@ class _FaultyTeams(LearningTeams):
 
     def record(self, team_id: Any, cmd: Any, **kwargs: Any) -> RecordResult:
         if cmd.event_id == "boom":
-            raise OverflowError("date value out of range")
+            raise OverflowError(f"cannot handle {cmd.display_name}")  # quotes its input
         return super().record(team_id, cmd, **kwargs)
 
 
+SECRET = "Anna, who told the raw story"
+
+
 def _invite(event_id: str, pid: str) -> dict[str, Any]:
-    return {"type": "participant.invited", "event_id": event_id, "participant_id": pid, "role": "n"}
+    return {
+        "type": "participant.invited",
+        "event_id": event_id,
+        "participant_id": pid,
+        "display_name": SECRET,
+        "role": "n",
+    }
 
 
 async def test_a_deterministic_store_failure_answers_at_once_and_the_team_goes_on(
-    time_env: WorkflowEnvironment, stack_factory: Callable[..., Any], tmp_path: Any
+    time_env: WorkflowEnvironment,
+    stack_factory: Callable[..., Any],
+    tmp_path: Any,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     def app() -> LearningTeams:
         return _FaultyTeams.from_settings(Settings(data_dir=tmp_path / "store"))
 
     async with stack_factory(time_env, search_attributes=False, app_factory=app) as stack:
         team_id = (await stack.ltflow.open_team(narrative.convene(), actor="f")).team_id
+        capfd.readouterr()
         with pytest.raises(StoreFailedError) as raised:
             await asyncio.wait_for(
                 stack.ltflow.send(team_id, _invite("boom", "p-1"), actor="f"), 30
             )
+        # The failure is logged by kind and place, never with the participant's text.
+        logged = "".join(capfd.readouterr())
+        assert "OverflowError" in logged
+        assert SECRET not in logged
+        assert SECRET not in raised.value.message
         assert raised.value.code == "internal_error"
         assert raised.value.details["error_class"] == "OverflowError"
         after = await asyncio.wait_for(
