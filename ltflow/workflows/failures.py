@@ -91,25 +91,30 @@ DETERMINISTIC = (ValueError, TypeError, KeyError, IndexError, OverflowError, Att
 def as_application_errors() -> Iterator[None]:
     """Raise a domain error from the block as its ``ApplicationError`` (worker side), and a
     deterministic failure as a non-retryable ``internal_error`` the caller gets at once."""
+    failed: tuple[str, str] | None = None
     try:
         yield
     except LtflowError as error:
         raise to_application_error(error) from None
     except DETERMINISTIC as error:
-        # Where, and what kind, but not the message or the traceback's values: they may carry a
+        # What kind, and where; never the message or the traceback's values: they may carry a
         # participant's text (a validation error quotes its input).
         last = traceback.extract_tb(error.__traceback__)[-1]
+        failed = (type(error).__name__, f"{last.filename}:{last.lineno} in {last.name}")
+        # The exception stays the one being handled until the ``with`` ends: drop its message
+        # too, so that nothing printing it (a failing log handler, say) prints the text.
+        error.args = ()
+    if failed is not None:
         log.error(
-            "activity failed in a way no retry changes",
-            error_class=type(error).__name__,
-            location=f"{last.filename}:{last.lineno} in {last.name}",
+            "activity failed in a way no retry changes", error_class=failed[0], location=failed[1]
         )
-        failed = StoreFailedError(
-            "ltflow could not store this event (a fault inside ltflow, logged); nothing was "
-            "stored, and sending it again gives the same answer until the fault is fixed.",
-            error_class=type(error).__name__,
-        )
-        raise to_application_error(failed) from None
+        raise to_application_error(
+            StoreFailedError(
+                "ltflow could not store this event (a fault inside ltflow, logged); nothing was "
+                "stored, and sending it again gives the same answer until the fault is fixed.",
+                error_class=failed[0],
+            )
+        ) from None
 
 
 #: Runs that stopped without finishing the case: ``ltflow team repair`` starts a new one.
