@@ -49,12 +49,24 @@ bearer_scheme = HTTPBearer(
 )
 
 
+PrincipalKind = Literal["service", "person"]
+
+
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller."""
+    """An authenticated caller: a service (a static token) or a person (an OpenID Connect token).
+
+    ``actor`` is what is stored with the caller's events: a service's configured actor, or a
+    person's stable subject. ``roles`` are organisation roles (``quality_officer``, ``auditor``,
+    ``privacy_officer``, ``facilitator``, ``service``); a person's roles in one team come from the
+    team's own events (:mod:`ltflow.access.policy`).
+    """
 
     actor: str
     scopes: frozenset[str]
+    kind: PrincipalKind = "service"
+    name: str | None = None
+    roles: frozenset[str] = frozenset()
 
 
 class TokenRegistry:
