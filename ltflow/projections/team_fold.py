@@ -99,9 +99,12 @@ def _consent(v: TeamDetailView, p: dict[str, Any], _at: datetime) -> None:
     known = v.participant(pid)
     if known is not None:
         known.consent_to_share = consent
-    for item in (*v.perspectives, *v.reflection_notes):
+    for item in v.perspectives:
         if item.participant_id == pid:
             item.consent_to_share = consent
+    for note in v.reflection_notes:
+        if note.participant_id == pid:
+            note.consent_to_share = consent
 
 
 @step(v.ScopeConfirmed)
