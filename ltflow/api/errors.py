@@ -21,6 +21,7 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from ltflow.aggregates import vocabulary as c
+from ltflow.aggregates.errors import ForbiddenError as ForbiddenError
 from ltflow.aggregates.errors import (
     InvalidEventError,
     LtflowError,
