@@ -1,4 +1,4 @@
-"""Who sees and may send what: role × route × field, through the real HTTP app, on both backends.
+"""Who sees and may send what: role by route by field, through the real HTTP app, on both backends.
 
 One case is walked to session 1 by its facilitator (a person), with a staff participant bound to
 her identity, a participant without an account (the facilitator writes for him), a patient, and
