@@ -104,7 +104,10 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the ``LTFLOW_*`` variables and the eventsourcing library's own ones."""
-        env = os.environ if environ is None else environ
+        given = os.environ if environ is None else environ
+        # What ``ltflow dev``/``ltflow demo`` chose for this data dir, where the environment is
+        # silent: every command on a dev data dir then reads what dev wrote.
+        env = {**recorded_settings(Path(given.get("LTFLOW_DATA_DIR", ".ltflow"))), **given}
         store = env.get("LTFLOW_EVENT_STORE", "sqlite").strip().lower()
         if store not in ("sqlite", "postgres"):
             raise ValueError(f"LTFLOW_EVENT_STORE must be 'sqlite' or 'postgres', not {store!r}.")
@@ -190,6 +193,69 @@ class Settings:
             env["SQLITE_LOCK_TIMEOUT"] = "10"
         env.update(self.event_store_env)
         return env
+
+
+# --- the data dir's record of what ``ltflow dev``/``ltflow demo`` chose ---------------------
+
+#: The file ``ltflow dev`` and ``ltflow demo`` write in their data dir (docs/operations.md).
+STACK_RECORD = "stack.json"
+#: The settings a dev data dir records, as the variables they stand for.
+RECORDED = (
+    "LTFLOW_EVENT_STORE",
+    "LTFLOW_ENCRYPT_AT_REST",
+    "LTFLOW_MIN_POLICY_DURATION",
+    "LTFLOW_EMBEDDED_TEMPORAL_PORT",
+    "LTFLOW_TEMPORAL_NAMESPACE",
+    "LTFLOW_TASK_QUEUE",
+)
+
+
+def recorded_settings(data_dir: Path) -> dict[str, str]:
+    """The settings the data dir's stack record holds (``{}`` without one): ``LTFLOW_*`` names
+    to values, only those of :data:`RECORDED`. A record that cannot be read is a ``ValueError``."""
+    path = data_dir / STACK_RECORD
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ValueError(f"The stack record {path} cannot be read: {exc.strerror}.") from None
+    try:
+        recorded = json.loads(text).get("settings", {})
+    except (json.JSONDecodeError, AttributeError):
+        raise ValueError(
+            f"The stack record {path} is not the JSON ltflow dev writes: remove it and start "
+            "ltflow dev again."
+        ) from None
+    return {k: str(v) for k, v in recorded.items() if k in RECORDED}
+
+
+def write_stack_record(settings: Settings, made_by: str, **where: str) -> Path:
+    """Record in the data dir what ``made_by`` (``ltflow dev``) chose, and ``where`` it listens
+    (``temporal``, ``api``); written whole or not at all."""
+    floor = settings.min_policy_duration
+    chosen = {
+        "LTFLOW_EVENT_STORE": settings.event_store,
+        "LTFLOW_ENCRYPT_AT_REST": "1" if settings.encrypt_at_rest else "0",
+        "LTFLOW_EMBEDDED_TEMPORAL_PORT": str(settings.embedded_temporal_port),
+        "LTFLOW_TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "LTFLOW_TASK_QUEUE": settings.task_queue,
+    }
+    if floor is not None:
+        chosen["LTFLOW_MIN_POLICY_DURATION"] = _iso_duration(floor)
+    record = {"made_by": made_by, "settings": chosen, **where}
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / STACK_RECORD
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def _iso_duration(value: timedelta) -> str:
+    from pydantic import TypeAdapter
+
+    return str(TypeAdapter(timedelta).dump_python(value, mode="json"))
 
 
 def parse_limit(text: str, name: str) -> RateLimitItem:

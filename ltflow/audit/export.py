@@ -19,9 +19,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from ltflow.audit import chain
@@ -144,3 +147,18 @@ def _anchor_line(anchor: Anchor, heads: list[Head], team_id: str) -> dict[str, A
         "leaves": [h.leaf.hex() for h in ordered],
         "head": None if index is None else {"index": index, "version": ordered[index].version},
     }
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[TextIO]:
+    """A text file at ``path`` that appears whole or not at all: written beside it under a
+    temporary name and renamed over it only when the block ends without an error."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)

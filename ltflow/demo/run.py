@@ -72,7 +72,7 @@ async def run_demo(settings: Settings, out: Print = print) -> bool:
         "(events, personal fields and Temporal payloads encrypted).\n"
     )
     plugin = LtflowPlugin(settings)
-    async with temporal_client(settings, plugin) as client:
+    async with temporal_client(settings, plugin, start_embedded=True) as client:
         async with Worker(client, task_queue=settings.task_queue):
             team_id = await _run_case(client, settings, out)
         history = LearningTeams.from_settings(settings).history(team_id)

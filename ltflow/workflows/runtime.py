@@ -7,12 +7,13 @@ With ``LTFLOW_TEMPORAL_ADDRESS`` unset, ltflow starts the Temporal CLI dev serve
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 
 import structlog
@@ -21,6 +22,7 @@ from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from ltflow.aggregates.errors import LtflowError
 from ltflow.config import Settings
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
 from ltflow.workflows.plugin import LtflowPlugin
@@ -59,37 +61,52 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
         raise ValueError(f"A Temporal TLS file cannot be read: {exc}.") from None
 
 
+class NoTemporalError(LtflowError):
+    """No Temporal server answers where this process looks for one (contract: a usage-time
+    failure the CLI reports in one sentence, exit 1)."""
+
+    code = "temporal_unreachable"
+
+
+#: Seconds a configured Temporal has to answer before a command gives up on it.
+CONNECT_TIMEOUT = 10.0
+
+
 @asynccontextmanager
 async def temporal_client(
-    settings: Settings, plugin: LtflowPlugin | None = None
+    settings: Settings, plugin: LtflowPlugin | None = None, *, start_embedded: bool = False
 ) -> AsyncIterator[Client]:
-    """A client with ``LtflowPlugin``: to the configured Temporal, or to the embedded dev server."""
+    """A client with ``LtflowPlugin``: to the configured Temporal, or to the embedded dev server
+    of this data dir (``ltflow dev`` records its port there). Only ``start_embedded`` (``ltflow
+    dev``, ``ltflow demo``, ``ltflow worker``) starts one when none runs; anything else fails at
+    once with :class:`NoTemporalError`, naming the command that starts it."""
     plugin = plugin or LtflowPlugin(settings)
     if settings.temporal_address:
-        client = await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            tls=tls_config(settings),
-            api_key=settings.temporal_api_key,
-            plugins=[plugin],
-        )
-        yield client
+        yield await _connect_configured(settings, plugin)
         return
     running = await _running_embedded(settings, plugin)
     if running is not None:
         yield running  # an ``ltflow dev`` or ``ltflow worker`` on this machine already hosts it
         return
+    if not start_embedded:
+        raise NoTemporalError(
+            f"No ltflow stack is running for the data dir {settings.data_dir} (nothing answers "
+            f"at 127.0.0.1:{settings.embedded_temporal_port}): start it with `ltflow dev`, "
+            "or set LTFLOW_TEMPORAL_ADDRESS.",
+            address=f"127.0.0.1:{settings.embedded_temporal_port}",
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    env = await WorkflowEnvironment.start_local(
-        namespace=settings.temporal_namespace,
-        port=settings.embedded_temporal_port,
-        ui=False,
-        plugins=[plugin],
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_existing_path=str(find_binary("temporal")),
-        dev_server_database_filename=str(settings.data_dir / "temporal.sqlite3"),
-        dev_server_log_level="error",
-    )
+    with _child_stdout_to(settings.data_dir / "temporal.log"):
+        env = await WorkflowEnvironment.start_local(
+            namespace=settings.temporal_namespace,
+            port=settings.embedded_temporal_port,
+            ui=False,
+            plugins=[plugin],
+            search_attributes=SEARCH_ATTRIBUTES,
+            dev_server_existing_path=str(find_binary("temporal")),
+            dev_server_database_filename=str(settings.data_dir / "temporal.sqlite3"),
+            dev_server_log_level="error",
+        )
     log.info(
         "embedded Temporal dev server started",
         address=f"127.0.0.1:{settings.embedded_temporal_port}",
@@ -99,6 +116,43 @@ async def temporal_client(
         yield env.client
     finally:
         await env.shutdown()
+
+
+async def _connect_configured(settings: Settings, plugin: LtflowPlugin) -> Client:
+    address = settings.temporal_address
+    try:
+        return await asyncio.wait_for(
+            Client.connect(
+                address or "",
+                namespace=settings.temporal_namespace,
+                tls=tls_config(settings),
+                api_key=settings.temporal_api_key,
+                plugins=[plugin],
+            ),
+            timeout=CONNECT_TIMEOUT,
+        )
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else "no answer in time"
+        raise NoTemporalError(
+            f"No Temporal server answers at {address} (LTFLOW_TEMPORAL_ADDRESS): start it, or "
+            f"unset LTFLOW_TEMPORAL_ADDRESS and run `ltflow dev` ({reason}).",
+            address=address,
+        ) from None
+
+
+@contextmanager
+def _child_stdout_to(path: Path) -> Iterator[None]:
+    """Standard output of a process started in the block goes to ``path``: the dev server prints
+    a banner there, which would otherwise land in the middle of ``ltflow demo``'s timeline."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with path.open("ab") as target:
+        os.dup2(target.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 async def _running_embedded(settings: Settings, plugin: LtflowPlugin) -> Client | None:
@@ -128,7 +182,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     for sig in (signal.SIGTERM, signal.SIGINT):
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with temporal_client(settings) as client:
+    async with temporal_client(settings, start_embedded=True) as client:
         worker = build_worker(client, settings)
         async with worker:
             log.info("worker running", task_queue=settings.task_queue)
