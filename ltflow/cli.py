@@ -313,7 +313,6 @@ async def _dev(settings: Settings, host: str, port: int) -> None:
     that data dir reads the same (``ltflow.config.recorded_settings``)."""
     from ltflow.api.server import serve
     from ltflow.config import write_stack_record
-    from ltflow.workflows.runtime import temporal_client
 
     settings = settings.with_changes(
         encrypt_at_rest=True,
@@ -329,9 +328,7 @@ async def _dev(settings: Settings, host: str, port: int) -> None:
         )
     temporal = settings.temporal_address or f"127.0.0.1:{settings.embedded_temporal_port}"
     write_stack_record(settings, "ltflow dev", temporal=temporal, api=f"http://{host}:{port}")
-    # This process hosts the embedded server; the API's client finds it on the recorded port.
-    async with temporal_client(settings, start_embedded=True):
-        await serve(settings, host, port, tokens=tokens, with_worker=True)
+    await serve(settings, host, port, tokens=tokens, with_worker=True)
 
 
 def _all_scopes() -> frozenset[str]:

@@ -9,15 +9,15 @@ the caller's actor, ``channel="http"``, and whom they read for (``X-On-Behalf-Of
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Security
+from pydantic import AwareDatetime
 
 from ltflow.api.auth import AUDIT_READ, Principal, bearer_scheme, current_principal, scoped
 from ltflow.api.context import ApiContext, get_context
 from ltflow.api.errors import ERROR_DOCS, ErrorBody
+from ltflow.api.routes_teams import TeamPath
 from ltflow.audit.access_log import Accessor
 from ltflow.audit.point_in_time import By, PointInTime
 from ltflow.audit.verify import VerifyReport
@@ -59,7 +59,7 @@ def _audit(ctx: ApiContext) -> Audit:
 
 
 @router.get("/teams/{team_id}/history", response_model=list[StoredFact], summary="History")
-async def history(team_id: UUID, ctx: Context, reader: Reader) -> list[StoredFact]:
+async def history(team_id: TeamPath, ctx: Context, reader: Reader) -> list[StoredFact]:
     """Every stored event of the case in order, with actor, occurred_at and recorded_at.
     Scope ``audit:read``; the read is logged."""
     return await asyncio.to_thread(_audit(ctx).history, team_id, reader)
@@ -72,10 +72,10 @@ async def history(team_id: UUID, ctx: Context, reader: Reader) -> list[StoredFac
     responses={422: {"model": ErrorBody, "description": "`invalid_query`: no such version"}},
 )
 async def state(
-    team_id: UUID,
+    team_id: TeamPath,
     ctx: Context,
     reader: Reader,
-    at: datetime | None = None,
+    at: AwareDatetime | None = None,
     version: Annotated[int | None, Query(ge=1)] = None,
     by: By = "recorded",
 ) -> PointInTime:
@@ -87,7 +87,7 @@ async def state(
 
 
 @router.get("/teams/{team_id}/verify", response_model=VerifyReport, summary="Verify the case")
-async def verify(team_id: UUID, ctx: Context, reader: Reader) -> VerifyReport:
+async def verify(team_id: TeamPath, ctx: Context, reader: Reader) -> VerifyReport:
     """Anchor what is stored, then check the case's events against their hash chain and anchors,
     and its read model against a fresh fold. ``ok`` false lists the findings.
     Scope ``audit:read``; the read is logged."""

@@ -9,9 +9,9 @@ summary after the event, so a sender never needs to read the (eventually consist
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response, Security
+from pydantic import Field
 
 from ltflow.access import policy
 from ltflow.aggregates import vocabulary as c
@@ -21,6 +21,7 @@ from ltflow.api.access import viewer_of
 from ltflow.api.auth import EVENTS_WRITE, Principal, bearer_scheme, current_principal, scoped
 from ltflow.api.context import ApiContext, get_context
 from ltflow.api.errors import INTAKE_DOCS, ErrorBody
+from ltflow.api.routes_teams import TeamPath
 
 router = APIRouter(
     route_class=scoped(EVENTS_WRITE),
@@ -67,21 +68,37 @@ async def open_team(
     return summary
 
 
+class SendAnswer(TeamSummary):
+    """The team's summary after the event, and whether this was a replay of an earlier one."""
+
+    replayed: bool = Field(
+        default=False,
+        description="True when this event_id was accepted before: nothing was stored now, and "
+        "the summary is the first answer's (the team may have moved on since; GET the team for "
+        "where it is now). Also said by the header Ltflow-Replayed: true.",
+    )
+
+
 @router.post(
     "/teams/{team_id}/events",
-    response_model=TeamSummary,
+    response_model=SendAnswer,
     summary="Send one phase event to a team",
 )
 async def send_event(
-    team_id: UUID, event: c.SenderEvent, caller: Caller, ctx: Context
-) -> TeamSummary:
+    team_id: TeamPath, event: c.SenderEvent, response: Response, caller: Caller, ctx: Context
+) -> SendAnswer:
     """One phase event; the answer is the team's summary after it. Scope ``events:write``.
 
-    A repeat of an ``event_id`` with the same content stores nothing and returns the first answer.
+    A repeat of an ``event_id`` with the same content stores nothing and returns the first answer,
+    marked ``replayed: true`` (and the header ``Ltflow-Replayed: true``).
     Who may send which event follows the access policy (``docs/access.md``): ``forbidden`` with
     the role that would be needed, and nothing stored.
     """
+    before = await ctx.client.state(team_id)
+    replayed = before is not None and event.event_id in before.processed
     summary = await ctx.client.send(team_id, event, actor=caller.actor, viewer=viewer_of(caller))
+    if replayed:
+        response.headers["Ltflow-Replayed"] = "true"
     ctx.metrics.event_accepted(event.type)
     ctx.wake_projections()
-    return summary
+    return SendAnswer(**summary.model_dump(), replayed=replayed)

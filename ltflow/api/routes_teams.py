@@ -8,7 +8,13 @@ input is logged (NEN 7513), and a participant can ask who read theirs.
 
 The views are eventually consistent. A caller that has just sent an event knows the version the
 team reached (the answer to the POST carries it) and can ask ``GET /teams/{id}?min_version=<n>``:
-the answer waits (a few seconds at most) until the view has caught up to that version.
+the answer waits (a few seconds at most) until the view has caught up to that version; a version
+the team has not reached is ``409 version_conflict`` at once after that wait, and a view that did
+not catch up in time ``504 view_behind``, each with a sentence.
+
+A team is named in a path by its id or by its ``case_ref`` (:data:`TeamPath`): a segment that is
+not a UUID is read as a case_ref. ``GET /teams/{id}/next`` lists the events the team accepts now
+and what each rule still needs (:mod:`ltflow.aggregates.next_steps`).
 """
 
 from __future__ import annotations
@@ -19,18 +25,26 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, Security
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
+from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 
-from ltflow.access.policy import OrgRole, Sight, Viewer, may_list_all, sight
+from ltflow.access.policy import OrgRole, Sight, TeamRoles, Viewer, may_list_all, sight
 from ltflow.access.views import roles_of_view
 from ltflow.aggregates import vocabulary as c
-from ltflow.aggregates.errors import ForbiddenError
+from ltflow.aggregates.errors import ForbiddenError, LtflowError, TeamNotFoundError
+from ltflow.aggregates.next_steps import NextSteps, next_steps
 from ltflow.api.access import current_viewer, reader, team_as_seen, unknown_team
 from ltflow.api.auth import TEAMS_READ, bearer_scheme, scoped
 from ltflow.api.context import ApiContext, get_context
-from ltflow.api.errors import ERROR_DOCS, ErrorBody, InvalidQueryError, UnavailableError
+from ltflow.api.errors import (
+    ERROR_DOCS,
+    ErrorBody,
+    InvalidQueryError,
+    UnavailableError,
+    error_response,
+)
 from ltflow.audit.access_log import Accessor
+from ltflow.eventstore.application import team_id_for
 from ltflow.projections import team_detail, team_overview
 from ltflow.projections.team_models import TeamDetailView
 from ltflow.projections.team_overview import TeamOverviewView
@@ -45,6 +59,61 @@ Context = Annotated[ApiContext, Depends(get_context)]
 Caller = Annotated[Viewer, Depends(current_viewer)]
 Reader = Annotated[Accessor, Depends(reader)]
 TeamStatus = Literal["active", "closed", "abandoned"]
+
+
+def team_id_of(segment: object) -> object:
+    """A path segment that is a UUID is a team id; any other text is the ``case_ref`` the team
+    was opened for (its id derives from it, :func:`ltflow.eventstore.application.team_id_for`)."""
+    if not isinstance(segment, str):
+        return segment
+    try:
+        return UUID(segment)
+    except ValueError:
+        return team_id_for(segment)
+
+
+#: A team in a path: its id, or its case_ref.
+TeamPath = Annotated[
+    UUID,
+    BeforeValidator(team_id_of),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "The team's id (a UUID) or the case_ref it was opened for.",
+        }
+    ),
+]
+
+
+def typed_team(request: Request) -> str:
+    """The team as the caller named it in the path, for the errors that name it."""
+    return str(request.path_params.get("team_id", ""))
+
+
+def _too_many_waits(typed: str, seen: int, wanted: int) -> ViewBehindError:
+    """Beyond ``LTFLOW_MAX_READ_WAITS`` a read does not wait, and asks Temporal nothing (each
+    such question is answered by the team's worker, one at a time): said so, at once."""
+    return ViewBehindError(
+        f"The view of team {typed} is at version {seen}, not {wanted}, and too many reads wait "
+        "for views already: ask again in a moment.",
+        version=seen,
+        min_version=wanted,
+        retry_after=1,
+    )
+
+
+class VersionConflictError(LtflowError):
+    """A ``min_version`` beyond the version the team has reached (409)."""
+
+    code = "version_conflict"
+
+
+class ViewBehindError(LtflowError):
+    """The team's view did not reach the asked version in time (504)."""
+
+    code = "view_behind"
+
+
 #: Paging bounds: a page of 10,000 teams is already more than any screen shows, and an offset
 #: past 10^9 can match nothing (and, past 2^63, would overflow the database's integer).
 MAX_LIMIT = 10_000
@@ -114,7 +183,8 @@ def list_teams(
     responses={404: {"model": ErrorBody, "description": "`team_not_found`"}},
 )
 async def get_team(
-    team_id: UUID,
+    team_id: TeamPath,
+    request: Request,
     ctx: Context,
     viewer: Caller,
     accessor: Reader,
@@ -124,9 +194,9 @@ async def get_team(
 
     A read that shows anyone's perspective, reflection notes, name or withdrawal reason is
     logged first (``X-On-Behalf-Of`` and ``X-Access-Reason`` go into the log).
-    ``min_version``: wait (briefly) until the view includes that version; if it does not catch up
-    in time, or too many callers wait already (``LTFLOW_MAX_READ_WAITS``), the answer is the view
-    as it is, with its own ``version``.
+    ``min_version``: wait (briefly) until the view includes that version. A version the team has
+    not reached (per its workflow) is ``409 version_conflict``; a view that did not catch up in
+    time, or when too many callers wait already (``LTFLOW_MAX_READ_WAITS``), ``504 view_behind``.
     """
     found: list[str] = []
 
@@ -138,13 +208,75 @@ async def get_team(
         return min_version is None or int(json.loads(doc)["version"]) >= min_version
 
     # An async route: the query runs in a thread, the wait sleeps in the event loop.
+    waited = True
     if not await asyncio.to_thread(caught_up) and min_version is not None:
+        # One event loop: the count read here is the one wait_until judges by.
+        waited = ctx._read_waits < ctx.max_read_waits
         await ctx.wait_until(caught_up)
     if not found:
-        raise unknown_team(team_id)
+        raise unknown_team(typed_team(request))
     view = team_detail.load(found[0])
-    seen = await asyncio.to_thread(team_as_seen, ctx, view, viewer, accessor)
+    if min_version is not None and view.version < min_version:
+        if sight(viewer, roles_of_view(view)) is Sight.NONE:
+            raise unknown_team(typed_team(request))
+        typed = typed_team(request)
+        late = (
+            await _version_not_met(ctx, team_id, typed, view.version, min_version)
+            if waited
+            else _too_many_waits(typed, view.version, min_version)
+        )
+        return error_response(request, late, 504 if isinstance(late, ViewBehindError) else None)
+    try:
+        seen = await asyncio.to_thread(team_as_seen, ctx, view, viewer, accessor)
+    except TeamNotFoundError:  # not to be seen: answered as an unknown team, named as asked
+        raise unknown_team(typed_team(request)) from None
     return Response(seen.model_dump_json(), media_type="application/json")
+
+
+async def _version_not_met(
+    ctx: ApiContext, team_id: UUID, typed: str, seen: int, wanted: int
+) -> LtflowError:
+    """Why the view is not at ``wanted``: the team never got there (409), or the view is late."""
+    try:
+        current = (await ctx.client.summary(team_id)).version
+    except LtflowError:
+        current = None  # the workflow cannot say: the view is all there is to go by
+    if current is not None and wanted > current:
+        return VersionConflictError(
+            f"Team {typed} is at version {current}: version {wanted} does not exist (yet); "
+            "the answer to the event you sent carries the version to ask for.",
+            version=current,
+            min_version=wanted,
+        )
+    return ViewBehindError(
+        f"The view of team {typed} reached version {seen}, not {wanted}, in the time a read "
+        "waits: ask again in a moment.",
+        version=seen,
+        min_version=wanted,
+        retry_after=1,
+    )
+
+
+@router.get(
+    "/teams/{team_id}/next",
+    response_model=NextSteps,
+    summary="What the team accepts now",
+    responses={404: {"model": ErrorBody, "description": "`team_not_found`"}},
+)
+async def get_next_steps(
+    team_id: TeamPath, request: Request, ctx: Context, viewer: Caller
+) -> NextSteps:
+    """The event types the team's phase allows now, each with the rulebook's verdict: ``ready``,
+    or what the rule still needs in the rulebook's own words ("A Learning Team needs 3 to 8
+    participants; there are 2."). From the team's workflow, so it is current. Scope
+    ``teams:read``; a team the caller may not see is ``team_not_found``, as an unknown one."""
+    try:
+        state = await ctx.client.state(team_id)
+    except TeamNotFoundError:
+        state = None
+    if state is None or sight(viewer, TeamRoles.of_state(state)) is Sight.NONE:
+        raise unknown_team(typed_team(request))
+    return next_steps(state, ctx.clock())
 
 
 class ReadOfInput(BaseModel):
@@ -164,18 +296,23 @@ class ReadOfInput(BaseModel):
     responses={404: {"model": ErrorBody, "description": "`team_not_found`"}},
 )
 def reads_of_input(
-    team_id: UUID, participant_id: str, ctx: Context, viewer: Caller, accessor: Reader
+    team_id: TeamPath,
+    participant_id: str,
+    request: Request,
+    ctx: Context,
+    viewer: Caller,
+    accessor: Reader,
 ) -> list[ReadOfInput]:
     """Every logged read that showed this participant's perspective, notes or name, or read the
     whole case (history, state, export), oldest first. For the participant themselves, privacy
     officers and auditors. Scope ``teams:read``."""
     doc = team_detail.get_team_detail_json(ctx.views, team_id)
     if doc is None:
-        raise unknown_team(team_id)
+        raise unknown_team(typed_team(request))
     roles = roles_of_view(team_detail.load(doc))
     seen = sight(viewer, roles)
     if seen is Sight.NONE:
-        raise unknown_team(team_id)
+        raise unknown_team(typed_team(request))
     themselves = viewer.is_person and roles.participant_id(viewer.subject) == participant_id
     if not themselves and not viewer.roles & {OrgRole.PRIVACY_OFFICER, OrgRole.AUDITOR}:
         raise ForbiddenError(

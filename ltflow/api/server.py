@@ -108,7 +108,8 @@ async def serve(
 ) -> None:
     """Run the API (``ltflow api``) until SIGINT/SIGTERM (or ``stop``), then shut down cleanly.
 
-    It connects to the configured Temporal (or starts the embedded dev server), runs the
+    It connects to the configured Temporal, or the data dir's running embedded dev server
+    (``with_worker``, the one-machine stack of ``ltflow dev``, starts one when none runs), runs the
     projection service in a thread so the read models follow the event store, and with
     ``with_worker`` (``ltflow dev``) a worker too. ``run_projections=False`` leaves the views to
     a separate ``ltflow projections run`` (several API processes need only one). With no tokens
@@ -137,7 +138,9 @@ async def serve(
         # the one window the chain cannot see, so keep it short.
         anchorer = AnchorService(audit, interval=5.0).start()
         stack.callback(anchorer.stop)
-        client = await stack.enter_async_context(temporal_client(settings))
+        client = await stack.enter_async_context(
+            temporal_client(settings, start_embedded=with_worker)  # the one-machine stack
+        )
         if with_worker:
             await stack.enter_async_context(Worker(client, task_queue=settings.task_queue))
         app = create_app(

@@ -100,6 +100,7 @@ class Live:
     projections: ProjectionService
     audit: Audit
     team_id: str = ""
+    case_ref: str = ""
 
     async def settle(self) -> None:
         target = self.events.recorder.max_notification_id() or 0
@@ -172,6 +173,7 @@ async def _walk_to_session_one(live: Live) -> None:
     opened = await live.http.post("/teams", json=new_case("ACC"), headers=_auth("facilitator"))
     assert opened.status_code == 201, opened.text
     live.team_id = str(opened.json()["team_id"])
+    live.case_ref = str(opened.json()["case_ref"])
     invites = [
         ("p-anna", "Anna Jansen", "nurse", {"subject": "sub-anna"}),
         ("p-bram", "Bram de Vries", "physician", {}),
@@ -274,6 +276,25 @@ async def test_a_person_outside_the_team_learns_nothing_not_even_that_it_exists(
     assert listed.status_code == 200
     assert live.team_id not in listed.text
     assert live.log_size() == before  # nothing shown, nothing logged as read
+
+
+@pytest.mark.parametrize("path", ["", "/next"])
+async def test_a_case_ref_tells_an_outsider_no_more_than_a_guessed_one(
+    live: Live, path: str
+) -> None:
+    """Named by its case_ref, a team the caller may not see answers as an unknown case does:
+    guessed case numbers reveal nothing."""
+    before = live.log_size()
+    guess = f"ACC-{uuid.uuid4().hex[:10]}"
+    known = await live.http.get(f"/teams/{live.case_ref}{path}", headers=_auth("stranger"))
+    unknown = await live.http.get(f"/teams/{guess}{path}", headers=_auth("stranger"))
+    a = assert_error(known, 404, "team_not_found")
+    b = assert_error(unknown, 404, "team_not_found")
+    assert a["message"].replace(live.case_ref, "X") == b["message"].replace(guess, "X")
+    assert set(a["details"]) == set(b["details"])
+    assert live.log_size() == before
+    seen = await live.http.get(f"/teams/{live.case_ref}{path}", headers=_auth("facilitator"))
+    assert seen.status_code == 200, seen.text
 
 
 @pytest.mark.parametrize("viewer", ["facilitator", "anna", "patient", "sponsor"])

@@ -53,7 +53,7 @@ def test_state_at_a_version_and_at_a_time(
     out = capsys.readouterr().out
     assert "version 20 of 44" in out
     assert "phase 3 (processing time)" in out
-    assert run(settings, "state", str(case), "--at", "2099-01-01T00:00", "--json") == 0
+    assert run(settings, "state", str(case), "--at", "2099-01-01T00:00Z", "--json") == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["version"] == 44
     assert answer["detail"]["status"] == "closed"
@@ -146,3 +146,24 @@ def test_the_main_command_line_dispatches_audit_when_wired(
         monkeypatch.setenv("LTFLOW_EVENT_STORE", "postgres")
     assert cli.main(["audit", "verify", str(case)]) == 0
     assert cli.main(["audit", "history", "NO-SUCH-CASE"]) == 1
+
+
+def test_a_time_without_a_zone_is_refused_with_a_sentence(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ltflow import cli
+
+    assert cli.main(["audit", "state", "CASE-1", "--at", "2026-12-02T10:00"]) == cli.USAGE
+    err = capsys.readouterr().err
+    assert "'2026-12-02T10:00' has no time zone" in err
+    assert "2026-12-02T10:00Z" in err
+
+
+def test_an_export_that_fails_leaves_no_file_behind(settings: Settings, tmp_path: Path) -> None:
+    from ltflow.aggregates.errors import TeamNotFoundError
+
+    where = tmp_path / "exports"
+    where.mkdir()
+    with pytest.raises(TeamNotFoundError):
+        run(settings, "export", "NOPE-1", "-o", str(where / "nope.jsonl"))
+    assert list(where.iterdir()) == []  # neither the file nor its partial

@@ -95,8 +95,8 @@ def test_a_person_opens_sends_shows_and_lists_teams(stack: dict[str, str]) -> No
     assert rejected.returncode == 1
     assert "wrong_phase" in rejected.stderr
     bad = ltflow(stack, "team", "send", team_id, "{not json")
-    assert bad.returncode == 1
-    assert "invalid_event" in bad.stderr
+    assert bad.returncode == 2  # a usage error, as every other malformed command line
+    assert "not valid JSON" in bad.stderr
     usage = ltflow(stack, "team", "frobnicate")
     assert usage.returncode == 2
 
