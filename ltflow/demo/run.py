@@ -21,7 +21,7 @@ from temporalio.worker import Replayer, Worker
 
 from ltflow.aggregates.bounds import DEV_POLICY_FLOOR
 from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
-from ltflow.config import Settings
+from ltflow.config import Settings, write_stack_record
 from ltflow.demo import narrative
 from ltflow.eventstore.application import LearningTeams, StoredFact
 from ltflow.workflows.client import LtflowClient
@@ -36,6 +36,26 @@ DEMO_POLICY = {
     "follow_up_for": "PT30S",
 }
 REFLECTION = timedelta(seconds=6)
+#: What each phase is, in one plain sentence (``docs/`` and the domain's own words).
+PHASE_MEANING = {
+    1: "The facilitator decides what to learn from and why, and invites the 3 to 8 people "
+    "involved.",
+    2: "In session 1 every participant tells the case as they lived it; together they form "
+    "the whole picture.",
+    3: "Processing time: everyone reflects on session 1 for at least a day (here: seconds) "
+    "before they meet again.",
+    4: "In session 2 the team finds the red thread, the pattern running through all the "
+    "stories, and what to keep and what to change.",
+    5: "Safety nets: the team designs small actions and experiments, each with an owner, that "
+    "make the work safer.",
+    6: "The team says how it will recognise success, and reviews the safety nets until the "
+    "criteria are met or the follow-up period ends.",
+    7: "The team tells its story to others who may land in the same situation, then closes "
+    "the case.",
+}
+#: The events a participant tells themselves: recorded with them as the actor.
+TOLD_BY_PARTICIPANT = frozenset({"perspective.shared", "reflection.noted"})
+FACILITATOR = "fac-ingrid"
 REVIEW_EVERY = timedelta(seconds=3)
 
 Print = Callable[[str], None]
@@ -71,6 +91,8 @@ async def run_demo(settings: Settings, out: Print = print) -> bool:
         f"Embedded Temporal dev server and SQLite event store in {demo_dir} "
         "(events, personal fields and Temporal payloads encrypted).\n"
     )
+    # What the demo chose, so that ``ltflow audit ...`` on its data dir reads the same.
+    write_stack_record(settings, "ltflow demo")
     plugin = LtflowPlugin(settings)
     async with temporal_client(settings, plugin, start_embedded=True) as client:
         async with Worker(client, task_queue=settings.task_queue):
@@ -90,20 +112,34 @@ async def _run_case(client: Client, settings: Settings, out: Print) -> UUID:
         narrative.convene(policy=DEMO_POLICY, case_ref=case_ref),
         min_policy_duration=settings.policy_floor,
     )
-    summary = await ltflow.open_team(convene, actor="fac-ingrid")
+    summary = await ltflow.open_team(convene, actor=FACILITATOR)
     out(_timeline_line(started, int(summary.phase), f"team opened for case {case_ref}"))
     phase = int(summary.phase)
+    out(_meaning(phase))
     steps = narrative.steps(datetime.now(UTC), reflection=REFLECTION, review_every=REVIEW_EVERY)
     for step in steps:
         if step.after < timedelta(minutes=1):
             await _sleep(step.after + timedelta(milliseconds=300))
         event = parse_sender_event(step.event)
-        summary = await ltflow.send(summary.team_id, event, actor="fac-ingrid")
+        summary = await ltflow.send(summary.team_id, event, actor=_actor(step.event))
         out(_timeline_line(started, phase, step.caption))
         if int(summary.phase) != phase:
             phase = int(summary.phase)
             out(_timeline_line(started, phase, f"→ phase {phase}: {summary.phase_name}"))
+            out(_meaning(phase))
     return summary.team_id
+
+
+def _actor(event: dict[str, object]) -> str:
+    """A participant's own perspective or reflection is recorded as theirs; everything else as
+    the facilitator's, who runs the process."""
+    if event.get("type") in TOLD_BY_PARTICIPANT:
+        return str(event["participant_id"])
+    return FACILITATOR
+
+
+def _meaning(phase: int) -> str:
+    return f"           {PHASE_MEANING[phase]}"
 
 
 async def _sleep(delay: timedelta) -> None:
