@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ltflow.aggregates import bounds
+from ltflow.aggregates import bounds, field_docs
 from ltflow.aggregates.errors import InvalidEventError
 from ltflow.aggregates.phases import ALL_PHASES, Phase
 
@@ -87,7 +87,7 @@ class Origin(StrEnum):
 class Policy(BaseModel):
     """Per-team timing policy; ISO 8601 durations, defaults from the method (contract section 2)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=field_docs.describe)
 
     min_reflection: timedelta = timedelta(days=1)
     max_reflection: timedelta = timedelta(days=14)
@@ -117,7 +117,7 @@ class Command(BaseModel):
     ``occurred_at`` is business time; None means 'when ltflow received it'.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=field_docs.describe)
 
     #: The type's stable name (the ``type`` field's one value).
     TYPE: ClassVar[str] = ""

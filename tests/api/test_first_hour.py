@@ -132,3 +132,25 @@ async def test_openapi_names_a_team_by_id_or_case_ref(api: Api) -> None:
         operation = next(iter(spec["paths"][path].values()))
         parameter = next(p for p in operation["parameters"] if p["name"] == "team_id")
         assert "case_ref" in parameter["schema"]["description"], parameter
+
+
+async def test_openapi_describes_every_event_field_and_shows_an_example_of_each_type(
+    api: Api,
+) -> None:
+    from ltflow.aggregates import vocabulary as c
+
+    spec = (await api.http.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    types = {"team.convened": c.TeamConvened, **c.SENDER_TYPES}
+    for name, cls in types.items():
+        schema = schemas[cls.__name__]
+        undescribed = [f for f, p in schema["properties"].items() if not p.get("description")]
+        assert not undescribed, (name, undescribed)
+        (example,) = schema["examples"]
+        assert example["type"] == name
+        if name == "team.convened":
+            c.parse_convene(example)
+        else:
+            c.parse_sender_event(example)  # a valid event, as a sender would send it
+    policy = schemas["Policy"]["properties"]
+    assert all(p.get("description") for p in policy.values()), policy
