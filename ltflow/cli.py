@@ -357,10 +357,27 @@ def dev_token(settings: Settings) -> tuple[str, Path]:
     return token, path
 
 
+def _store_decodes(settings: Settings, team_id: UUID) -> None:
+    """Read the team's stored events once before an erasure: a store this process cannot decode
+    fails here, with the sentence naming the key, before anything is recorded (the erasure
+    rebuilds the read models from the store afterwards, which would quarantine the team)."""
+    from ltflow.aggregates.errors import TeamNotFoundError
+    from ltflow.eventstore.application import LearningTeams
+
+    app = LearningTeams.from_settings(settings)
+    try:
+        app.history(team_id)
+    except TeamNotFoundError:
+        pass  # the workflow says so, in its words
+    finally:
+        app.close()
+
+
 def _erase(args: argparse.Namespace, settings: Settings) -> int:
     from ltflow.privacy.erasure import erase_participant
 
     team_id = team_ref(args.team)
+    _store_decodes(settings, team_id)
     summary = asyncio.run(
         erase_participant(
             settings, team_id, args.participant_id, actor=args.actor, reason=args.reason

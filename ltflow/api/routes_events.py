@@ -9,6 +9,7 @@ summary after the event, so a sender never needs to read the (eventually consist
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response, Security
 from pydantic import Field
@@ -16,6 +17,7 @@ from pydantic import Field
 from ltflow.access import policy
 from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.bounds import check_policy_floor
+from ltflow.aggregates.errors import LtflowError
 from ltflow.aggregates.state import TeamSummary
 from ltflow.api.access import viewer_of
 from ltflow.api.auth import EVENTS_WRITE, Principal, bearer_scheme, current_principal, scoped
@@ -79,6 +81,16 @@ class SendAnswer(TeamSummary):
     )
 
 
+async def _seen_before(ctx: ApiContext, team_id: UUID, event_id: str) -> bool:
+    """Whether the team's workflow has this event id already (so its answer is a replay). Any
+    error here is the send's to give, in its own words: the answer is then 'no'."""
+    try:
+        state = await ctx.client.state(team_id)
+    except LtflowError:
+        return False
+    return state is not None and event_id in state.processed
+
+
 @router.post(
     "/teams/{team_id}/events",
     response_model=SendAnswer,
@@ -94,8 +106,7 @@ async def send_event(
     Who may send which event follows the access policy (``docs/access.md``): ``forbidden`` with
     the role that would be needed, and nothing stored.
     """
-    before = await ctx.client.state(team_id)
-    replayed = before is not None and event.event_id in before.processed
+    replayed = await _seen_before(ctx, team_id, event.event_id)
     summary = await ctx.client.send(team_id, event, actor=caller.actor, viewer=viewer_of(caller))
     if replayed:
         response.headers["Ltflow-Replayed"] = "true"

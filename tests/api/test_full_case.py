@@ -58,7 +58,8 @@ async def test_a_case_runs_through_all_seven_phases_over_http(
     repeat = await ts_api.http.post(
         f"/teams/{team_id}/events", json={"type": "team.closed", "event_id": "closed"}
     )
-    assert repeat.json() == last
+    assert repeat.json() == {**last, "replayed": True}  # the first answer, marked as a replay
+    assert repeat.headers["Ltflow-Replayed"] == "true"
     assert len(ts_api.stored(team_id)) == len(history)
 
     await ts_api.settle()

@@ -57,7 +57,8 @@ async def test_a_phase_event_answers_with_the_summary_and_a_repeat_with_the_firs
 
     repeat = await api.http.post(f"/teams/{team_id}/events", json=INVITE)
     assert repeat.status_code == 200
-    assert repeat.json() == summary  # as it was after the first delivery
+    assert repeat.json() == {**summary, "replayed": True}  # as after the first delivery
+    assert summary["replayed"] is False
     assert [f.event_id for f in api.stored(team_id)].count("inv-x") == 1
 
 

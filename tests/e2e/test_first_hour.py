@@ -198,6 +198,20 @@ def test_every_command_reads_what_ltflow_dev_wrote(term: Terminal, dev: Dev) -> 
     assert "LTFLOW_ENCRYPT_AT_REST=1" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not (term.cwd / "plain.jsonl").exists()
+    erase = subprocess.run(
+        [*LTFLOW, "participant", "erase", CASE, "p-bram"],
+        cwd=term.cwd,
+        env=plain,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert erase.returncode == 1
+    assert "LTFLOW_ENCRYPT_AT_REST=1" in erase.stderr
+    assert "Traceback" not in erase.stderr
+    after = json.loads(ok(term.run("audit", "history", CASE, "--json")))
+    erased = [f["payload"]["participant_id"] for f in after if f["type"] == "participant.erased"]
+    assert erased == ["p-anna"]  # nothing recorded by the command that could not read
 
 
 TEAM_COMMANDS = [
