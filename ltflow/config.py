@@ -73,6 +73,12 @@ class Settings:
     body_timeout: float = 10.0
     #: Seconds a client has to send a request line and headers (``LTFLOW_HEADER_TIMEOUT``).
     header_timeout: float = 10.0
+    # --- cross-team views (issue 21) ------------------------------------------------------
+    #: The key of the opaque team ids the cross-team views show (``LTFLOW_VIEW_ID_KEY``, base64
+    #: of 32 bytes). Unset: the data dir's ``view.id.key``, which only ``ltflow dev`` and
+    #: ``ltflow demo`` make; without either the API refuses to start
+    #: (:mod:`ltflow.projections.cross_team`).
+    view_id_key: str | None = None
 
     def __post_init__(self) -> None:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
@@ -153,6 +159,7 @@ class Settings:
             max_read_waits=_number(env, "LTFLOW_MAX_READ_WAITS", int, 32),
             body_timeout=_number(env, "LTFLOW_BODY_TIMEOUT", float, 10.0),
             header_timeout=_number(env, "LTFLOW_HEADER_TIMEOUT", float, 10.0),
+            view_id_key=env.get("LTFLOW_VIEW_ID_KEY") or None,
         )
 
     def with_changes(self, **changes: object) -> Settings:
@@ -165,6 +172,11 @@ class Settings:
     @property
     def event_mac_key_file(self) -> Path:
         return self.data_dir / "event.mac.key"
+
+    @property
+    def view_id_key_file(self) -> Path:
+        """The opaque view ids' key that ``ltflow dev``/``demo`` keep in their data dir."""
+        return self.data_dir / "view.id.key"
 
     @property
     def payload_key_file(self) -> Path:

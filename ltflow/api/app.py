@@ -20,6 +20,7 @@ from ltflow.api.metrics import Metrics
 from ltflow.api.middleware import RequestObserver
 from ltflow.api.throttle import RateLimits
 from ltflow.config import Settings
+from ltflow.projections.cross_team import ViewIds, view_ids_for
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
 
@@ -49,6 +50,7 @@ def create_app(
     projections: ProjectionService | None = None,
     clock: Callable[[], datetime] = utc_now,
     metrics: Metrics | None = None,
+    view_ids: ViewIds | None = None,
 ) -> FastAPI:
     """The ltflow HTTP API.
 
@@ -56,8 +58,11 @@ def create_app(
     ``settings.api_tokens`` (a mapping, see :mod:`ltflow.api.auth`); with none configured every
     request that needs a scope is answered 401. ``projections``, when the projection service
     runs in this process, is woken after each accepted event so the views follow at once.
-    ``audit`` is the audit service; its routes are added when it is given.
+    ``audit`` is the audit service; its routes are added when it is given. ``view_ids`` default
+    to the configured key's (:func:`~ltflow.projections.cross_team.view_ids_for`): without one
+    the app is not made (``MissingViewIdKeyError``).
     """
+    ids = view_ids if view_ids is not None else view_ids_for(settings)
     registry = registry_for(settings, tokens)
     if not len(registry):
         log.warning("no API tokens configured: every request that needs a scope gets 401")
@@ -65,6 +70,7 @@ def create_app(
         client=client,
         views=views,
         tokens=registry,
+        view_ids=ids,
         metrics=metrics or Metrics(),
         clock=clock,
         projections=projections,

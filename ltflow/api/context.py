@@ -15,6 +15,7 @@ from ltflow.aggregates.bounds import DEFAULT_POLICY_FLOOR
 from ltflow.api.auth import TokenRegistry
 from ltflow.api.metrics import Metrics
 from ltflow.api.throttle import RateLimits
+from ltflow.projections.cross_team import ViewIds
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
 
@@ -34,6 +35,8 @@ class ApiContext:
     client: LtflowClient
     views: ViewStore
     tokens: TokenRegistry
+    #: The teams' opaque ids in the views across teams (``Settings.view_id_key``).
+    view_ids: ViewIds
     metrics: Metrics = field(default_factory=Metrics)
     #: Decides overdue flags and which deadlines are past (wall clock unless a test sets one).
     clock: Callable[[], datetime] = utc_now
