@@ -3,14 +3,19 @@ the application: the world the anonymity tests attack (issue 21)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from ltflow.access.policy import Viewer
 from ltflow.aggregates import vocabulary as c
+from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
+from ltflow.projections.runner import ProjectionRunner
+from ltflow.projections.store import ViewStore
 from tests.conftest import Clock
 
 #: The incident numbers an attacker guesses: the real ones are among them.
@@ -199,6 +204,28 @@ def named_cases(app: LearningTeams, clock: Clock) -> dict[str, UUID]:
     assert following.team_id
     assert reflecting.team_id
     return {CLOSED: closed.team_id, FOLLOWING: following.team_id, REFLECTING: reflecting.team_id}
+
+
+@dataclass
+class World:
+    settings: Settings
+    app: LearningTeams
+    store: ViewStore
+    ids: dict[str, UUID]
+
+
+@contextmanager
+def named_world(settings: Settings) -> Iterator[World]:
+    """The three cases stored and projected on the backend of ``settings``."""
+    app = LearningTeams.from_settings(settings)
+    store = ViewStore.from_settings(settings)
+    try:
+        ids = named_cases(app, Clock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)))
+        ProjectionRunner(app, store, batch_size=13).catch_up()
+        yield World(settings, app, store, ids)
+    finally:
+        store.close()
+        app.close()
 
 
 def _iso(moment: datetime) -> str:

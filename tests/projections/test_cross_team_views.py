@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import pytest
 from pydantic import BaseModel
 
 from ltflow.access.policy import Viewer
-from ltflow.eventstore.application import LearningTeams, team_id_for
+from ltflow.eventstore.application import team_id_for
 from ltflow.projections import action_tracker, deadlines, learning_library, theme_trends
 from ltflow.projections.cross_team import ViewIds
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.learning_team import workflow_id_for
-from tests.conftest import Clock, postgres_settings, sqlite_settings
+from tests.conftest import postgres_settings, sqlite_settings
 from tests.projections.named_cases import (
     AUDITOR,
     CANDIDATES,
@@ -38,19 +36,13 @@ from tests.projections.named_cases import (
     STRANGER,
     SUBJECTS,
     TITLES,
-    named_cases,
+    World,
+    named_world,
 )
 
 IDS = ViewIds(b"\x01" * 32)
 NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 OUTSIDERS = [SERVICE, QUALITY_OFFICER, SPONSOR]
-
-
-@dataclass
-class World:
-    app: LearningTeams
-    store: ViewStore
-    ids: dict[str, UUID]
 
 
 @pytest.fixture(
@@ -64,13 +56,8 @@ def world(
         settings = sqlite_settings(tmp)
     else:
         settings = postgres_settings(tmp, request.getfixturevalue("postgres_schema_factory")())
-    app = LearningTeams.from_settings(settings)
-    store = ViewStore.from_settings(settings)
-    ids = named_cases(app, Clock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)))
-    ProjectionRunner(app, store, batch_size=13).catch_up()
-    yield World(app, store, ids)
-    store.close()
-    app.close()
+    with named_world(settings) as built:
+        yield built
 
 
 def everything(store: ViewStore, viewer: Viewer, ids: ViewIds = IDS) -> dict[str, list[Any]]:
