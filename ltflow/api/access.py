@@ -11,8 +11,8 @@ from ltflow.access.policy import Sight, Viewer, sight
 from ltflow.access.views import personal_subjects, roles_of_view, shown
 from ltflow.aggregates.errors import TeamNotFoundError
 from ltflow.api.auth import Principal, current_principal
-from ltflow.api.errors import UnavailableError
 from ltflow.api.context import ApiContext
+from ltflow.api.errors import UnavailableError
 from ltflow.audit.access_log import Accessor
 from ltflow.projections.team_models import TeamDetailView
 
