@@ -29,7 +29,7 @@ from ltflow.projections.base import (
     iso_date,
     where_sql,
 )
-from ltflow.projections.cross_team import Viewers, ViewIds, roles_doc
+from ltflow.projections.cross_team import Seen, Viewers, ViewIds, roles_doc
 from ltflow.projections.team_models import SafetyNetView, TeamDetailView
 
 if TYPE_CHECKING:
@@ -165,29 +165,35 @@ def list_actions(
     for row in rows:
         fields = dict(zip(TABLE.column_names, row, strict=True))
         seen = viewers.seen(fields["team_id"], fields.pop("roles"))
-        if not seen.listed or (view_id is not None and seen.view_id != view_id):
-            continue
-        # A filter on what the viewer may not see matches nothing: no way to probe.
-        if (team_id is not None and not seen.inside) or (owner is not None and not seen.names):
-            continue
-        if not seen.inside:
-            fields.update(team_id=None, case_ref=None, title=None)
-        if not seen.names:
-            fields["owner"] = THE_OWNER
-        found.append(_view(fields, seen.view_id, today))
+        if _shows(seen, team_id=team_id, owner=owner, view_id=view_id):
+            found.append(_view(fields, seen, today))
     # Ties in view-id order: an order by team id would tell an outsider about team ids.
     found.sort(key=lambda a: (a.due is None, a.due or today, a.view_id, a.safety_net_id))
     return found
 
 
-def _view(fields: dict[str, object], view_id: str, today: date) -> ActionView:
+def _shows(seen: Seen, *, team_id: UUID | None, owner: str | None, view_id: str | None) -> bool:
+    """Whether an entry of a team seen so passes the filters. A filter on what the viewer may
+    not see matches nothing, exactly as for a team or owner that does not exist."""
+    if not seen.listed or (view_id is not None and seen.view_id != view_id):
+        return False
+    return (team_id is None or seen.inside) and (owner is None or seen.names)
+
+
+def _view(fields: dict[str, object], seen: Seen, today: date) -> ActionView:
+    """An action as this viewer sees it: the team by view id outside it, the owner by role
+    where staff do not show by name."""
+    if not seen.inside:
+        fields.update(team_id=None, case_ref=None, title=None)
+    if not seen.names:
+        fields["owner"] = THE_OWNER
     due_text = fields["due"]
     due = date.fromisoformat(str(due_text)) if due_text else None
     status = _status(bool(fields.pop("done")), due, today)
     return ActionView.model_validate(
         {
             **fields,
-            "view_id": view_id,
+            "view_id": seen.view_id,
             "due": due,
             "status": status,
             "defined_at": from_iso(str(fields["defined_at"])),

@@ -155,7 +155,27 @@ def list_deadlines(
     view_id: str | None = None,
 ) -> list[DeadlineView]:
     """The deadlines ``viewer`` may see from ``now`` on (until ``until``), plus actionable ones
-    already passed, earliest first."""
+    already passed, earliest first. ``team_id`` matches only teams whose id the viewer sees."""
+    viewers, found = Viewers(viewer, ids), []
+    for row in _select(store, now, until, team_id, kinds):
+        seen = viewers.seen(row[0], row[-1])
+        if not seen.listed or (view_id is not None and seen.view_id != view_id):
+            continue
+        if team_id is not None and not seen.inside:  # matches nothing: no way to probe
+            continue
+        found.append(_view(row, seen, now))
+    # Ties in view-id order: an order by team id would tell an outsider about team ids.
+    found.sort(key=lambda d: (d.due_at, d.view_id, d.kind, d.ref))
+    return found
+
+
+def _select(
+    store: ViewStore,
+    now: datetime,
+    until: datetime | None,
+    team_id: UUID | None,
+    kinds: Sequence[str],
+) -> list[Row]:
     where = ["(due_at >= ? OR actionable = 1)"]
     params: list[object] = [iso(now)]
     if until is not None:
@@ -172,18 +192,7 @@ def list_deadlines(
         f"FROM {store.table(TABLE)} WHERE {' AND '.join(where)}"
     )
     with store.read() as tx:
-        rows = tx.fetchall(sql, params)
-    viewers, found = Viewers(viewer, ids), []
-    for row in rows:
-        seen = viewers.seen(row[0], row[-1])
-        if not seen.listed or (view_id is not None and seen.view_id != view_id):
-            continue
-        if team_id is not None and not seen.inside:  # matches nothing: no way to probe
-            continue
-        found.append(_view(row, seen, now))
-    # Ties in view-id order: an order by team id would tell an outsider about team ids.
-    found.sort(key=lambda d: (d.due_at, d.view_id, d.kind, d.ref))
-    return found
+        return tx.fetchall(sql, params)
 
 
 def _view(row: Row, seen: Seen, now: datetime) -> DeadlineView:
