@@ -29,7 +29,7 @@ from ltflow.projections.base import (
     iso_date,
     where_sql,
 )
-from ltflow.projections.cross_team import Seen, Viewers, ViewIds, roles_doc
+from ltflow.projections.cross_team import Seen, TeamsSeen, ViewIds, roles_doc
 from ltflow.projections.team_models import SafetyNetView, TeamDetailView
 
 if TYPE_CHECKING:
@@ -161,10 +161,10 @@ def list_actions(
     sql = f"SELECT {_COLUMNS} FROM {store.table(TABLE)}" + where_sql(where + equal)
     with store.read() as tx:
         rows = tx.fetchall(sql, params + values)
-    viewers, found = Viewers(viewer, ids), []
+    seen_by, found = TeamsSeen(viewer, ids), []
     for row in rows:
         fields = dict(zip(TABLE.column_names, row, strict=True))
-        seen = viewers.seen(fields["team_id"], fields.pop("roles"))
+        seen = seen_by.seen(fields["team_id"], fields.pop("roles"))
         if _shows(seen, team_id=team_id, owner=owner, view_id=view_id):
             found.append(_view(fields, seen, today))
     # Ties in view-id order: an order by team id would tell an outsider about team ids.

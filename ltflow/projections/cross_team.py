@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ltflow.config import Settings
     from ltflow.projections.team_models import TeamDetailView
 
-__all__ = ["MissingViewIdKeyError", "Seen", "ViewIds", "Viewers", "roles_doc", "view_ids_for"]
+__all__ = ["MissingViewIdKeyError", "Seen", "TeamsSeen", "ViewIds", "roles_doc", "view_ids_for"]
 
 #: Domain separation: the key may serve nothing else, and a later form gets its own label.
 _LABEL = b"ltflow view id v1\x00"
@@ -153,7 +153,7 @@ class Seen:
 
 
 @dataclass
-class Viewers:
+class TeamsSeen:
     """One viewer's sight of the teams of one listing (each team judged once)."""
 
     viewer: Viewer

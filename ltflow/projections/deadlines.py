@@ -25,7 +25,7 @@ from ltflow.access.views import THE_FACILITATOR
 from ltflow.aggregates import schedule
 from ltflow.aggregates.phases import Status
 from ltflow.projections.base import Row, Table, TeamProjection, from_iso, iso
-from ltflow.projections.cross_team import Seen, Viewers, ViewIds, roles_doc
+from ltflow.projections.cross_team import Seen, TeamsSeen, ViewIds, roles_doc
 from ltflow.projections.team_models import TeamDetailView
 
 if TYPE_CHECKING:
@@ -156,9 +156,9 @@ def list_deadlines(
 ) -> list[DeadlineView]:
     """The deadlines ``viewer`` may see from ``now`` on (until ``until``), plus actionable ones
     already passed, earliest first. ``team_id`` matches only teams whose id the viewer sees."""
-    viewers, found = Viewers(viewer, ids), []
+    seen_by, found = TeamsSeen(viewer, ids), []
     for row in _select(store, now, until, team_id, kinds):
-        seen = viewers.seen(row[0], row[-1])
+        seen = seen_by.seen(row[0], row[-1])
         if not seen.listed or (view_id is not None and seen.view_id != view_id):
             continue
         if team_id is not None and not seen.inside:  # matches nothing: no way to probe
