@@ -206,15 +206,23 @@ class IdentityVerifier:
                 raise self._unavailable()
             try:
                 client = self._key_client()
-                # A cached (or first) key set; a kid it lacks refreshes once per cooldown.
+                # The cached key set, or the first one: the issuer's to give (else 503).
                 client.get_signing_keys()
+            except (jwt.PyJWKClientError, jwt.PyJWKSetError, _IssuerDown) as exc:
+                raise self._went_down(exc) from None
+            try:
+                # A kid the cached set lacks refreshes it, at most once per cooldown.
                 return client.get_signing_key(kid)
-            except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError, _IssuerDown) as exc:
-                self._down_until = time.monotonic() + self.timeout
-                log.warning("oidc issuer unavailable", issuer=self.issuer, error=str(exc))
-                raise self._unavailable() from None
+            except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError) as exc:
+                raise self._went_down(exc) from None
             except jwt.PyJWKClientError:
                 raise _refused("it is signed with a key the issuer does not publish") from None
+
+    def _went_down(self, exc: Exception) -> UnavailableError:
+        """The issuer failed to give its keys: say so, and answer at once for a moment."""
+        self._down_until = time.monotonic() + self.timeout
+        log.warning("oidc issuer unavailable", issuer=self.issuer, error=str(exc))
+        return self._unavailable()
 
     def _key_client(self) -> jwt.PyJWKClient:
         if self._client is None:
@@ -230,8 +238,10 @@ class IdentityVerifier:
     def _discover(self) -> str:
         """The issuer's ``jwks_uri``, from its OpenID Provider metadata."""
         url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        # No redirects: the metadata is the issuer's own, at its own address (as for the keys).
+        opener = urllib.request.build_opener(_NoRedirects())
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+            with opener.open(url, timeout=self.timeout) as response:
                 metadata = json.load(response)
         except (URLError, TimeoutError, OSError, ValueError) as exc:
             raise _IssuerDown(f"discovery at {url} failed: {exc}") from None
@@ -253,6 +263,11 @@ class IdentityVerifier:
         )
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 class _IssuerDown(Exception):
     """The issuer's metadata could not be had (an outage, or an answer that is not its own)."""
 
@@ -260,7 +275,7 @@ class _IssuerDown(Exception):
 def _header(token: str) -> dict[str, Any]:
     try:
         return jwt.get_unverified_header(token)
-    except jwt.DecodeError:
+    except jwt.InvalidTokenError:  # not only DecodeError: a 'kid' that is no string, too
         raise _refused("it is not a well-formed JWT") from None
 
 
@@ -272,7 +287,7 @@ def _algorithm_problem(alg: object, allowed: tuple[str, ...]) -> str:
     accepted = ", ".join(allowed)
     if alg == "none":
         return f"it is not signed (alg 'none'); accepted algorithms: {accepted}"
-    named = f"'{alg}'" if alg in _KNOWN_ALGS else "an unknown algorithm"
+    named = f"'{alg}'" if isinstance(alg, str) and alg in _KNOWN_ALGS else "an unknown algorithm"
     return f"it is signed with {named}; accepted algorithms: {accepted}"
 
 
