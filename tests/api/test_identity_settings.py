@@ -10,6 +10,7 @@ import pytest
 
 from ltflow.api.auth import Principal, TokenRegistry, person_principal
 from ltflow.api.identity import ClaimMap, Identity, IdentityVerifier, looks_like_jwt
+from ltflow.cli import USAGE, main
 from ltflow.config import Settings
 
 ISSUER = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
@@ -80,6 +81,15 @@ def test_a_mistake_in_the_oidc_settings_stops_the_start(
     with pytest.raises(ValueError, match=complaint) as raised:
         Settings.from_env(env)
     assert str(raised.value).endswith(".")
+
+
+def test_a_bad_oidc_setting_stops_the_command_line_with_its_sentence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LTFLOW_OIDC_ISSUER", "http://idp.example-hospital.nl/realms/care")
+    monkeypatch.setenv("LTFLOW_OIDC_AUDIENCE", "ltflow-api")
+    assert main(["api"]) == USAGE
+    assert "LTFLOW_OIDC_ISSUER must be an https:// URL" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
