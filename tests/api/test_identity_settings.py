@@ -4,6 +4,8 @@ every mistake named before the process starts."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,3 +159,12 @@ def test_only_the_compact_jws_shape_goes_to_the_verifier() -> None:
     assert looks_like_jwt("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
     for token in ("a-static-token", "a.b", "a.b.c.d", "a b.c.d", "x.y.z\n"):
         assert not looks_like_jwt(token)
+
+
+def test_every_oidc_setting_read_is_documented() -> None:
+    root = Path(__file__).parents[2]
+    read = set(re.findall(r"LTFLOW_OIDC_[A-Z_]+", (root / "ltflow/config.py").read_text()))
+    assert len(read) == 10
+    for doc in ("README.md", "docs/access-identities.md"):
+        documented = set(re.findall(r"LTFLOW_OIDC_[A-Z_]+", (root / doc).read_text()))
+        assert read <= documented, (doc, sorted(read - documented))
