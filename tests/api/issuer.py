@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 AUDIENCE = "ltflow-api"
 
@@ -24,11 +24,17 @@ def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
 class Issuer:
-    """Publishes the public halves of its keys; counts how often its key set is fetched."""
+    """Publishes the public halves of its keys (RSA ``k1``, and any added: RS256 or, for EC
+    P-256 keys, ES256); counts how often its key set is fetched."""
 
     def __init__(self) -> None:
-        self.keys: dict[str, rsa.RSAPrivateKey] = {"k1": rsa_key()}
+        self.keys: dict[str, SigningKey] = {"k1": rsa_key()}
+        #: The discovery document's ``issuer`` (another's, to test that it is checked).
+        self.claimed_issuer: str | None = None
         self.jwks_fetches = 0
         self.discovery_fetches = 0
         issuer = self
@@ -43,19 +49,22 @@ class Issuer:
     def jwks(self) -> dict[str, Any]:
         keys = []
         for kid, key in self.keys.items():
-            jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-            keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
+            if isinstance(key, rsa.RSAPrivateKey):
+                jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+            else:
+                jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+            keys.append({**jwk, "kid": kid, "use": "sig", "alg": _alg(key)})
         return {"keys": keys}
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return {"issuer": self.url, "jwks_uri": f"{self.url}/jwks"}
+        return {"issuer": self.claimed_issuer or self.url, "jwks_uri": f"{self.url}/jwks"}
 
     def token(
         self,
         *,
         kid: str = "k1",
-        key: rsa.RSAPrivateKey | None = None,
+        key: SigningKey | None = None,
         lifetime: float = 300,
         **claims: Any,
     ) -> str:
@@ -73,13 +82,17 @@ class Issuer:
         body.update(claims)
         body = {name: value for name, value in body.items() if value is not None}
         signing = key if key is not None else self.keys[kid]
-        return jwt.encode(body, signing, algorithm="RS256", headers={"kid": kid})
+        return jwt.encode(body, signing, algorithm=_alg(signing), headers={"kid": kid})
 
     def stop(self) -> None:
         if self._running:
             self._running = False
             self._server.shutdown()
             self._server.server_close()
+
+
+def _alg(key: SigningKey) -> str:
+    return "RS256" if isinstance(key, rsa.RSAPrivateKey) else "ES256"
 
 
 def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from ltflow.api import create_app
 from ltflow.api.identity import IdentityVerifier
@@ -240,6 +241,27 @@ async def test_a_configured_key_set_url_needs_no_discovery(api: Api, issuer: Iss
     async with serving(api, settings) as http:
         assert (await http.get("/teams", headers=bearer(issuer.token()))).status_code == 200
     assert (issuer.discovery_fetches, issuer.jwks_fetches) == (0, 1)
+
+
+async def test_an_es256_key_of_the_issuer_is_accepted_by_default(api: Api, issuer: Issuer) -> None:
+    issuer.keys["ec1"] = ec.generate_private_key(ec.SECP256R1())
+    async with serving(api, oidc_settings(api, issuer.url)) as http:
+        token = issuer.token(kid="ec1")
+        assert jwt.get_unverified_header(token)["alg"] == "ES256"
+        assert (await http.get("/teams", headers=bearer(token))).status_code == 200
+    # Accepted algorithms are configuration: with RS256 only, the same token is refused.
+    async with serving(api, oidc_settings(api, issuer.url, oidc_algorithms=("RS256",))) as http:
+        refused = await http.get("/teams", headers=bearer(issuer.token(kid="ec1")))
+        body = assert_error(refused, 401, "unauthenticated")
+        assert "signed with 'ES256'" in body["message"]
+
+
+async def test_discovery_that_names_another_issuer_is_not_trusted(api: Api, issuer: Issuer) -> None:
+    issuer.claimed_issuer = "https://idp.example.org"
+    async with serving(api, oidc_settings(api, issuer.url)) as http:
+        response = await http.get("/teams", headers=bearer(issuer.token()))
+        assert_error(response, 503, "unavailable")
+    assert issuer.jwks_fetches == 0
 
 
 async def test_organisation_roles_come_from_the_mapped_claim_values(
