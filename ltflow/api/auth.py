@@ -43,7 +43,11 @@ ApiScope = Literal["events:write", "teams:read", "audit:read"]
 EVENTS_WRITE: ApiScope = "events:write"
 TEAMS_READ: ApiScope = "teams:read"
 AUDIT_READ: ApiScope = "audit:read"
-SCOPES: frozenset[str] = frozenset({EVENTS_WRITE, TEAMS_READ, AUDIT_READ})
+#: Besides the three of the contract: erasing a participant and abandoning a team need their
+#: own (the access policy, :mod:`ltflow.access.policy`).
+SCOPES: frozenset[str] = frozenset(
+    {EVENTS_WRITE, TEAMS_READ, AUDIT_READ, "participants:erase", "teams:abandon"}
+)
 #: The actor of timer events; no caller may speak as it (see :mod:`ltflow.aggregates.actors`).
 RESERVED_ACTORS = frozenset({SYSTEM_ACTOR})
 _HASHED = "sha256:"

@@ -143,7 +143,9 @@ class _Refusing(LtflowClient):
 
     error: LtflowError
 
-    async def send(self, team_id: Any, event: Any, *, actor: str) -> TeamSummary:
+    async def send(
+        self, team_id: Any, event: Any, *, actor: str, viewer: Any = None
+    ) -> TeamSummary:
         raise self.error
 
 
