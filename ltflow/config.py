@@ -17,18 +17,16 @@ from urllib.parse import urlsplit
 
 from limits import RateLimitItem, parse
 
+from ltflow.access.policy import ORG_ROLES, OrgRole
 from ltflow.aggregates.bounds import DEFAULT_POLICY_FLOOR, MAX_POLICY_DURATION, MIN_POLICY_FLOOR
 
 EventStoreKind = Literal["sqlite", "postgres"]
 LogFormat = Literal["console", "json"]
 T = TypeVar("T", int, float)
 
-#: The organisation roles an identity provider's claims (``LTFLOW_OIDC_ROLE_MAP``) or a service
-#: token (``LTFLOW_API_TOKENS``' ``roles``) may give; a person's roles in one team come from the
-#: team's own events.
-ORGANISATION_ROLES: frozenset[str] = frozenset(
-    {"quality_officer", "auditor", "privacy_officer", "facilitator"}
-)
+#: The organisation roles an identity provider's claims may give a person
+#: (``LTFLOW_OIDC_ROLE_MAP``): the policy's, less ``service``, which no person is.
+PERSON_ROLES: frozenset[str] = ORG_ROLES - {OrgRole.SERVICE.value}
 #: Signature algorithms an OpenID Connect access token may use: public-key ones only, so a
 #: token can never be "signed" with ``none`` or with a shared secret guessed from the JWKS.
 OIDC_ALGORITHMS: frozenset[str] = frozenset(
@@ -162,11 +160,11 @@ class Settings:
             if not claim or any(not part.strip() for part in claim.split(".")):
                 raise ValueError(f"{name} must name a claim (a dotted path), not {claim!r}.")
         for value, roles in self.oidc_role_map.items():
-            unknown = sorted(set(roles) - ORGANISATION_ROLES)
+            unknown = sorted(set(roles) - PERSON_ROLES)
             if not value or unknown:
                 raise ValueError(
-                    f"LTFLOW_OIDC_ROLE_MAP maps {value!r} to unknown roles {unknown}; "
-                    f"known: {sorted(ORGANISATION_ROLES)}."
+                    f"LTFLOW_OIDC_ROLE_MAP maps {value!r} to roles a person cannot hold "
+                    f"{unknown}; known: {sorted(PERSON_ROLES)}."
                 )
         if not 0 <= self.oidc_leeway <= 300:
             raise ValueError(

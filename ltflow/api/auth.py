@@ -30,10 +30,10 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
+from ltflow.access.policy import ORG_ROLES
 from ltflow.aggregates.actors import SYSTEM_ACTOR, actor_problem
 from ltflow.api.errors import ForbiddenError, UnauthenticatedError
 from ltflow.api.identity import AUDIT_ROLES, PERSON_SCOPES, Identity, looks_like_jwt
-from ltflow.config import ORGANISATION_ROLES
 
 if TYPE_CHECKING:
     from ltflow.api.context import ApiContext
@@ -183,11 +183,10 @@ def _principal(spec: object) -> Principal:
     roles = spec.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise ValueError(f"The token of '{actor}' needs 'roles' as a list of strings.")
-    unknown = sorted(set(roles) - ORGANISATION_ROLES)
+    unknown = sorted(set(roles) - ORG_ROLES)
     if unknown:
         raise ValueError(
-            f"The token of '{actor}' has unknown roles {unknown}; "
-            f"known: {sorted(ORGANISATION_ROLES)}."
+            f"The token of '{actor}' has unknown roles {unknown}; known: {sorted(ORG_ROLES)}."
         )
     return Principal(actor.strip(), frozenset(scopes), roles=frozenset(roles))
 

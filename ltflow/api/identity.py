@@ -30,16 +30,17 @@ from urllib.error import URLError
 import jwt
 import structlog
 
+from ltflow.access.policy import OrgRole
 from ltflow.aggregates.actors import MAX_ACTOR_LENGTH, actor_problem
 from ltflow.api.errors import UnauthenticatedError, UnavailableError
-from ltflow.config import ORGANISATION_ROLES, Settings, check_oidc_url
+from ltflow.config import PERSON_ROLES, Settings, check_oidc_url
 
 log = structlog.get_logger("ltflow.api")
 
 #: What every person may ask for; the team policy narrows it per team.
 PERSON_SCOPES = frozenset({"teams:read", "events:write"})
 #: Organisation roles that read the audit (history, point-in-time state, verification).
-AUDIT_ROLES = frozenset({"auditor", "privacy_officer"})
+AUDIT_ROLES = frozenset({OrgRole.AUDITOR.value, OrgRole.PRIVACY_OFFICER.value})
 #: Three base64url parts: the shape of a JWS in compact form (an unsigned one has no third).
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 #: Algorithm names a message may repeat; anything else in a header is the sender's text.
@@ -91,7 +92,7 @@ class ClaimMap:
         if not isinstance(values, list):
             return frozenset()
         roles = {role for v in values if isinstance(v, str) for role in self.role_map.get(v, ())}
-        return frozenset(roles & ORGANISATION_ROLES)
+        return frozenset(roles & PERSON_ROLES)
 
 
 @dataclass(frozen=True)

@@ -78,8 +78,12 @@ async def test_a_person_reads_teams_and_is_the_actor_of_every_event_they_send(
     api: Api, issuer: Issuer
 ) -> None:
     async with serving(api, oidc_settings(api, issuer.url, **KEYCLOAK)) as http:
-        person = bearer(issuer.token())
+        # A trained facilitator (a role from the Keycloak claim) opens a team and so
+        # facilitates it; without that role the same person may not open one.
+        person = bearer(issuer.token(realm_access={"roles": ["ltflow-quality"]}))
         assert (await http.get("/teams", headers=person)).status_code == 200
+        plain = await http.post("/teams", json=new_case("OIDC"), headers=bearer(issuer.token()))
+        assert_error(plain, 403, "forbidden")
         created = await http.post("/teams", json=new_case("OIDC"), headers=person)
         assert created.status_code == 201, created.text
         team_id = created.json()["team_id"]

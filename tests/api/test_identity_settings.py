@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from ltflow.access.policy import ORG_ROLES
 from ltflow.api.auth import Principal, TokenRegistry, person_principal
 from ltflow.api.identity import ClaimMap, Identity, IdentityVerifier, looks_like_jwt
 from ltflow.cli import USAGE, main
-from ltflow.config import Settings
+from ltflow.config import PERSON_ROLES, Settings
 
 ISSUER = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
 BASE = {"LTFLOW_OIDC_ISSUER": ISSUER, "LTFLOW_OIDC_AUDIENCE": "api://ltflow"}
@@ -67,7 +68,8 @@ def test_without_an_issuer_there_is_no_verifier_and_the_defaults_hold() -> None:
         ({**BASE, "LTFLOW_OIDC_JWKS_URL": "file:///etc/keys.json"}, "LTFLOW_OIDC_JWKS_URL must"),
         ({**BASE, "LTFLOW_OIDC_ALGORITHMS": "none"}, "public-key algorithms"),
         ({**BASE, "LTFLOW_OIDC_ALGORITHMS": "RS256,HS256"}, "public-key algorithms"),
-        ({**BASE, "LTFLOW_OIDC_ROLE_MAP": '{"x": "admin"}'}, r"unknown roles \['admin'\]"),
+        ({**BASE, "LTFLOW_OIDC_ROLE_MAP": '{"x": "admin"}'}, r"cannot hold \['admin'\]"),
+        ({**BASE, "LTFLOW_OIDC_ROLE_MAP": '{"x": "service"}'}, r"cannot hold \['service'\]"),
         ({**BASE, "LTFLOW_OIDC_ROLE_MAP": '{"x": ["auditor", 3]}'}, "a role or a list"),
         ({**BASE, "LTFLOW_OIDC_ROLE_MAP": "[]"}, "JSON object"),
         ({**BASE, "LTFLOW_OIDC_ROLE_MAP": "{nope"}, "not valid JSON"),
@@ -133,6 +135,11 @@ def test_a_person_may_read_teams_and_send_and_only_auditors_read_the_audit(
     assert (principal.actor, principal.name, principal.roles) == ("u-1", "Ingrid", roles)
     expected = {"teams:read", "events:write"} | ({"audit:read"} if audit else set())
     assert principal.scopes == expected
+
+
+def test_a_person_may_hold_every_organisation_role_but_service() -> None:
+    assert ORG_ROLES - {"service"} == PERSON_ROLES
+    assert {"quality_officer", "auditor", "privacy_officer", "facilitator"} <= PERSON_ROLES
 
 
 def test_a_service_token_may_carry_known_roles_and_an_unknown_one_is_named() -> None:
