@@ -265,6 +265,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return OK
     if args.command == "api":
         from ltflow.api.server import serve
+        from ltflow.projections.cross_team import MissingViewIdKeyError, view_ids_for
+
+        try:  # before anything starts: 'ltflow api' without the key says so and stops
+            view_ids_for(settings, create=False)
+        except MissingViewIdKeyError as exc:
+            print(f"ltflow: {exc}", file=sys.stderr)
+            return USAGE
 
         asyncio.run(serve(settings, args.host, args.port))
         return OK

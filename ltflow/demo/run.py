@@ -24,6 +24,7 @@ from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.config import Settings, write_stack_record
 from ltflow.demo import narrative
 from ltflow.eventstore.application import LearningTeams, StoredFact
+from ltflow.projections.cross_team import view_ids_for
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import workflow_id_for
 from ltflow.workflows.plugin import LtflowPlugin
@@ -93,6 +94,8 @@ async def run_demo(settings: Settings, out: Print = print) -> bool:
     )
     # What the demo chose, so that ``ltflow audit ...`` on its data dir reads the same.
     write_stack_record(settings, "ltflow demo")
+    # The demo's data dir keeps its own keys, so 'ltflow api' on it serves the views too.
+    view_ids_for(settings, create=True)
     plugin = LtflowPlugin(settings)
     async with temporal_client(settings, plugin, start_embedded=True) as client:
         async with Worker(client, task_queue=settings.task_queue):

@@ -44,3 +44,5 @@ async def test_the_demo_runs_all_seven_phases_and_passes_its_audit_check(
     record = json.loads((tmp_path / "demo" / "stack.json").read_text())
     assert record["made_by"] == "ltflow demo"
     assert record["settings"]["LTFLOW_ENCRYPT_AT_REST"] == "1"
+    # Its data dir keeps its own view id key, so 'ltflow api' on it serves the cross-team views.
+    assert (tmp_path / "demo" / "view.id.key").stat().st_mode & 0o777 == 0o600
