@@ -92,7 +92,13 @@ async def test_a_view_that_does_not_catch_up_in_time_is_504(api: Api, tmp_path: 
     ProjectionRunner(api.events, stale).catch_up()
     sent = await api.http.post(f"/teams/{case_ref}/events", json=invite(1))
     version = sent.json()["version"]
-    app = create_app(settings, client=api.stack.ltflow, views=stale, tokens=TOKENS)
+    app = create_app(
+        settings,
+        client=api.stack.ltflow,
+        views=stale,
+        tokens=TOKENS,
+        view_ids=api.app.state.ltflow.view_ids,
+    )
     try:
         async with (
             running(app) as live,
