@@ -466,6 +466,68 @@ class FollowUpEnded(Timed):
     outcome: Literal["criteria_met", "period_ended"]
 
 
+# --- reminders for every deadline (issue 16): recorded by the timers, after the ones above ------
+
+#: Phases in which a safety net is open and its due date can come.
+WHILE_SAFETY_NETS_OPEN = frozenset({Phase.SAFETY_NETS, Phase.FOLLOW_UP, Phase.COMMUNICATE})
+
+
+class SessionReminderDue(Timed):
+    """The day before a scheduled session (sessions 1 and 2, and later ones in session 2's
+    phase); a rescheduled session is reminded again for its new time."""
+
+    type: Literal["session.reminder_due"] = "session.reminder_due"
+    phases = UNTIL_SESSION_TWO
+    session: int = Field(ge=1, le=50)
+    at: AwareDatetime
+
+
+class ReflectionPromptDue(Timed):
+    """Participants are prompted to note a reflection, halfway through the processing time
+    (between session 1's end and the earliest start of session 2)."""
+
+    type: Literal["reflection.prompt_due"] = "reflection.prompt_due"
+    phases = frozenset({Phase.PROCESSING_TIME})
+    earliest: AwareDatetime
+
+
+class SafetyNetReminderDue(Timed):
+    """The day before an open safety net's due date."""
+
+    type: Literal["safety_net.reminder_due"] = "safety_net.reminder_due"
+    phases = WHILE_SAFETY_NETS_OPEN
+    safety_net_id: Ref
+    due: date
+
+
+class SafetyNetOverdue(Timed):
+    """An open safety net's due date has passed (the day after it begins)."""
+
+    type: Literal["safety_net.overdue"] = "safety_net.overdue"
+    phases = WHILE_SAFETY_NETS_OPEN
+    safety_net_id: Ref
+    due: date
+
+
+class SafetyNetEscalated(Timed):
+    """A safety net still open a week after it fell overdue is escalated to the sponsor (the
+    team's sponsor at that moment, None when it has none: the facilitator is told then)."""
+
+    type: Literal["safety_net.escalated"] = "safety_net.escalated"
+    phases = WHILE_SAFETY_NETS_OPEN
+    safety_net_id: Ref
+    due: date
+    sponsor_id: Ref | None = None
+
+
+class FollowUpEndingDue(Timed):
+    """A reminder before the follow-up period ends."""
+
+    type: Literal["follow_up.ending_due"] = "follow_up.ending_due"
+    phases = frozenset({Phase.FOLLOW_UP})
+    ends: AwareDatetime
+
+
 # --- derived from the declarations above --------------------------------------------------------
 
 
