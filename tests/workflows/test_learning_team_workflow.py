@@ -24,7 +24,6 @@ from ltflow.eventstore.application import LearningTeams, team_id_for
 from ltflow.workflows.learning_team import workflow_id_for
 from tests.workflows.conftest import Stack
 
-
 OVERDUE = "reflection.overdue"
 
 

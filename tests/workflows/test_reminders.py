@@ -177,7 +177,7 @@ async def test_safety_nets_reviews_and_the_follow_up_end_each_remind_once_with_t
 
     view = fold_team_detail(ts_stack.app().events.get(team_id))  # type: ignore[arg-type]
     for net in view.safety_nets:
-        assert net.reminded_at and net.overdue_at and net.escalated_at
+        assert None not in (net.reminded_at, net.overdue_at, net.escalated_at)
     assert view.follow_up is not None
     assert view.follow_up.ending_reminded_at == ending.occurred_at
 
