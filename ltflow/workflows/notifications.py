@@ -59,7 +59,8 @@ class WebhookNotifier:
         self.timeout = timeout
 
     def notify(self, notification: Notification) -> None:
-        body = json.dumps(notification.model_dump(mode="json")).encode()
+        # case_ref is for subscriptions by series only; readers outside a team never see it.
+        body = json.dumps(notification.model_dump(mode="json", exclude={"case_ref"})).encode()
         request = urllib.request.Request(
             self.url,
             data=body,
