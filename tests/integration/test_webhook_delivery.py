@@ -141,3 +141,26 @@ def test_an_undelivered_notification_is_sent_signed_on_an_operators_retry(tmp_pa
         undelivered.close()
     ((body, headers),) = hook.received
     assert Webhook(secret("ops")).verify(body, headers)["type"] == "safety_net.overdue"
+
+
+def test_the_documented_configuration_parses() -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "rhythm-notifications.md").read_text()
+    block = re.search(r"```json\n(\[.*?\])\n```", doc, re.S)
+    assert block is not None
+    names = [e.name for e in parse_webhooks(block.group(1))]
+    assert names == ["ward-b3-pager", "quality-office", "one-team"]
+
+
+def test_a_worker_command_with_a_bad_webhook_configuration_stops_with_the_sentence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    from ltflow.cli import main
+
+    monkeypatch.setenv("LTFLOW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LTFLOW_WEBHOOKS", json.dumps([{**endpoint("pager"), "secret": "x"}]))
+    assert main(["worker"]) != 0
+    err = capsys.readouterr().err
+    assert "LTFLOW_WEBHOOKS endpoint 1 ('pager'): secret must be a Standard Webhooks secret" in err
