@@ -185,8 +185,14 @@ async def test_safety_nets_reviews_and_the_follow_up_end_each_remind_once_with_t
 async def test_every_notification_names_people_by_role_and_id_only(
     ts_stack: Stack, time_env: WorkflowEnvironment
 ) -> None:
-    await open_and_run(ts_stack, time_env, "closed")
+    team_id = await open_and_run(ts_stack, time_env, "closed")
     await delivered(ts_stack, "team.closed")
+    view = fold_team_detail(ts_stack.app().events.get(team_id))  # type: ignore[arg-type]
+    # What the action tracker needs: a safety net left open by a closed team is no open action.
+    assert {n.safety_net_id: n.ended_open for n in view.safety_nets} == {
+        "sn-handover": True,
+        "sn-phone": False,
+    }
     types = {n.type for n in ts_stack.notifier.sent}
     assert {
         "phase.entered",
