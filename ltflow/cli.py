@@ -137,6 +137,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return OK if asyncio.run(run_demo(settings)) else FAILED
     if args.command in ("api", "dev"):
         from ltflow.api.server import serve
+        from ltflow.projections.cross_team import MissingViewIdKeyError, view_ids_for
+
+        try:  # before anything starts: 'ltflow api' without the key says so and stops
+            view_ids_for(settings, create=args.command == "dev")
+        except MissingViewIdKeyError as exc:
+            print(f"ltflow: {exc}", file=sys.stderr)
+            return USAGE
 
         if args.command == "dev":
             settings = settings.with_changes(

@@ -142,9 +142,16 @@ async def get_team(
         await ctx.wait_until(caught_up)
     if not found:
         raise unknown_team(team_id)
-    view = team_detail.load(found[0])
-    seen = await asyncio.to_thread(team_as_seen, ctx, view, viewer, accessor)
-    return Response(seen.model_dump_json(), media_type="application/json")
+    doc = found[0]
+
+    def present() -> str:
+        view = team_detail.load(doc)
+        seen = team_as_seen(ctx, view, viewer, accessor)
+        # Shown whole (the team, auditors): the stored JSON as it is, not dumped again.
+        return doc if seen is view else seen.model_dump_json()
+
+    # One thread hop for parsing, the policy, the access log and the answer.
+    return Response(await asyncio.to_thread(present), media_type="application/json")
 
 
 class ReadOfInput(BaseModel):

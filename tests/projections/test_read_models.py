@@ -10,6 +10,7 @@ from uuid import UUID
 
 import pytest
 
+from ltflow.access.policy import Viewer
 from ltflow.aggregates import vocabulary as c
 from ltflow.eventstore.application import LearningTeams
 from ltflow.projections import (
@@ -20,12 +21,19 @@ from ltflow.projections import (
     team_overview,
     theme_trends,
 )
+from ltflow.projections.cross_team import ViewIds
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore
 from tests.conftest import Clock, postgres_settings, sqlite_settings
 from tests.projections.scenario import PEOPLE, SAYS, TeamDriver, mixed_teams
 
 MARCH_9 = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+IDS = ViewIds(b"k" * 32)
+#: An auditor sees every team whole (the views' shapes for outsiders: test_cross_team_views).
+ALL: dict[str, Any] = {
+    "viewer": Viewer(subject="auditor-ann", scopes=frozenset({"audit:read"})),
+    "ids": IDS,
+}
 
 
 @dataclass
@@ -150,7 +158,7 @@ def test_overview_overdue_flags_are_decided_by_the_now_asked_with(world: World) 
 
 def test_action_tracker_shows_every_safety_net_open_overdue_or_done(world: World) -> None:
     def statuses(today: date) -> dict[tuple[str, str], str]:
-        found = action_tracker.list_actions(world.store, today=today)
+        found = action_tracker.list_actions(world.store, **ALL, today=today)
         return {(a.case_ref, a.safety_net_id): a.status for a in found}
 
     assert statuses(date(2026, 3, 9)) == {
@@ -167,20 +175,22 @@ def test_action_tracker_shows_every_safety_net_open_overdue_or_done(world: World
         ("done", 1),
     ]
     for status, count in counts:
-        found = action_tracker.list_actions(world.store, today=march_11, status=status)
+        found = action_tracker.list_actions(world.store, **ALL, today=march_11, status=status)
         assert [a.status for a in found] == [status] * count
-    by_owner = action_tracker.list_actions(world.store, today=march_11, owner="porter-cy")
+    by_owner = action_tracker.list_actions(world.store, **ALL, today=march_11, owner="porter-cy")
     assert {(a.case_ref, a.owner) for a in by_owner} == {
         ("case-closed", "porter-cy"),
         ("case-follow", "porter-cy"),
     }
-    follow = action_tracker.list_actions(world.store, today=march_11, team_id=world.ids["follow"])
+    follow = action_tracker.list_actions(
+        world.store, **ALL, today=march_11, team_id=world.ids["follow"]
+    )
     assert [a.due for a in follow] == [date(2026, 3, 10), date(2026, 4, 9)]
 
 
 def test_deadlines_list_reflection_windows_reminders_and_reviews(world: World) -> None:
     def upcoming(now: datetime, **kw: Any) -> list[tuple[str, str, bool]]:
-        found = deadlines.list_deadlines(world.store, now=now, **kw)
+        found = deadlines.list_deadlines(world.store, **ALL, now=now, **kw)
         return [(d.case_ref, d.kind, d.overdue) for d in found]
 
     assert upcoming(MARCH_9) == [
@@ -202,8 +212,8 @@ def test_deadlines_list_reflection_windows_reminders_and_reviews(world: World) -
 def test_library_holds_communicated_learning_and_only_consented_perspectives(
     world: World,
 ) -> None:
-    [entry] = learning_library.list_library(world.store)
-    assert (entry.team_id, entry.theme) == (world.ids["closed"], "falls")
+    [entry] = learning_library.list_library(world.store, ids=IDS)
+    assert (entry.view_id, entry.theme) == (IDS.of(world.ids["closed"]), "falls")
     assert entry.perspectives == [SAYS["nurse-ann"], SAYS["porter-cy"]]
     assert [lp.kind for lp in entry.learning_points] == ["keep", "change"]
     assert [s.summary for s in entry.stories] == ["How a checklist made night handovers safer"]
@@ -211,7 +221,7 @@ def test_library_holds_communicated_learning_and_only_consented_perspectives(
     personal = [*PEOPLE, "Ann", "Bo", "Cy", "Di", "fac-fiona", "case-closed", "slept on it"]
     for word in [*personal, SAYS["doctor-bo"], SAYS["family-di"]]:
         assert word not in published
-    assert learning_library.list_library(world.store, theme="medication") == []
+    assert learning_library.list_library(world.store, ids=IDS, theme="medication") == []
 
 
 def test_theme_trends_count_teams_learning_points_and_safety_nets_per_month(
@@ -241,7 +251,7 @@ def test_system_timers_show_in_deadlines_and_overview(
     latest = clock() + timedelta(days=14)
     driver.system(c.ReflectionReminderDue(event_id="late#reminder", latest=latest))
     runner.catch_up()
-    kinds = [d.kind for d in deadlines.list_deadlines(views, now=clock(), team_id=team_id)]
+    kinds = [d.kind for d in deadlines.list_deadlines(views, **ALL, now=clock(), team_id=team_id)]
     assert kinds == ["reflection.opens", "reflection.closes"]
     clock.advance(days=15)
     driver.system(c.ReflectionOverdue(event_id="late#overdue", latest=latest, facilitator="f"))
