@@ -156,23 +156,25 @@ def test_overview_overdue_flags_are_decided_by_the_now_asked_with(world: World) 
     assert len(page) == 2
 
 
-def test_action_tracker_shows_every_safety_net_open_overdue_or_done(world: World) -> None:
+def test_action_tracker_shows_every_safety_net_open_overdue_done_or_ended(world: World) -> None:
     def statuses(today: date) -> dict[tuple[str, str], str]:
         found = action_tracker.list_actions(world.store, **ALL, today=today)
         return {(a.case_ref, a.safety_net_id): a.status for a in found}
 
     assert statuses(date(2026, 3, 9)) == {
         ("case-closed", "sn-list"): "done",
-        ("case-closed", "sn-pilot"): "open",
+        # Left open when its team closed: nobody's to do any more, so not "open".
+        ("case-closed", "sn-pilot"): "ended",
         ("case-follow", "sn-list"): "open",
         ("case-follow", "sn-pilot"): "open",
     }
     assert statuses(date(2026, 3, 11))[("case-follow", "sn-list")] == "overdue"
     march_11 = date(2026, 3, 11)
     counts: list[tuple[action_tracker.ActionStatus, int]] = [
-        ("open", 2),
+        ("open", 1),
         ("overdue", 1),
         ("done", 1),
+        ("ended", 1),
     ]
     for status, count in counts:
         found = action_tracker.list_actions(world.store, **ALL, today=march_11, status=status)
