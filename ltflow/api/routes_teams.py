@@ -101,5 +101,8 @@ async def get_team(
         await ctx.wait_until(caught_up)
     if not found:
         raise TeamNotFoundError(f"No Learning Team with id {team_id}.", team_id=str(team_id))
-    # The view is stored as the JSON of TeamDetailView: served as it is, not parsed and re-dumped.
-    return Response(found[0], media_type="application/json")
+    # The view is stored as the JSON of TeamDetailView, its personal fields encrypted: served
+    # with them decrypted (``[erased]`` for an erased participant).
+    keys = ctx.client.keys
+    doc = await asyncio.to_thread(team_detail.open_detail_json, found[0], keys)
+    return Response(doc, media_type="application/json")

@@ -73,6 +73,10 @@ class TeamProjection:
     description: str = ""
     #: Other modules whose source is part of this view's code (the rows' module always is).
     depends_on: tuple[str, ...] = ()
+    #: Its rows need personal fields in plaintext: the runner hands it the fold with them
+    #: decrypted (:func:`~ltflow.projections.team_detail.opened`); every other view gets
+    #: them encrypted, as the fold keeps them.
+    personal: bool = False
 
     @cached_property
     def code_version(self) -> str:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from ltflow.aggregates.state import ERASED_FINGERPRINT as ERASED
 from ltflow.projections.base import Row, Table, TeamProjection, equal_filters, iso, where_sql
 from ltflow.projections.team_models import TeamDetailView
 
@@ -59,7 +60,12 @@ def library_entry(view: TeamDetailView) -> LibraryEntryView | None:
         learning_points=[
             LibraryLearningPoint(kind=lp.kind, text=lp.text) for lp in view.learning_points
         ],
-        perspectives=[p.perspective for p in view.perspectives if p.consent_to_share],
+        # An erased participant's perspective leaves the library, consent or not.
+        perspectives=[
+            p.perspective
+            for p in view.perspectives
+            if p.consent_to_share and p.perspective != ERASED
+        ],
     )
 
 
@@ -100,6 +106,8 @@ PROJECTION = TeamProjection(
     table=TABLE,
     rows=library_rows,
     description="communicated stories and learning points by theme, consented perspectives only",
+    # Consented perspectives are shown as text: derived from the fold with them decrypted.
+    personal=True,
 )
 
 

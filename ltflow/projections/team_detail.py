@@ -3,16 +3,24 @@
 :func:`fold_team_detail` is pure (no clock, no I/O) and is the one interpretation of the events
 that every read model derives from; the HTTP API shows it and the audit compares the stored view
 with a fresh fold of a team's events. :func:`apply_event` folds one more event in place.
+
+The fold keeps personal fields as the event store holds them: encrypted with each participant's
+key. The stored view is no more readable than the events, and an erasure (a deleted key) takes
+effect in it at once; readers decrypt with :func:`read_team_detail`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from ltflow.aggregates.vocabulary import Policy
+from ltflow.aggregates.vocabulary import SEALED_PREFIX, Policy
 from ltflow.eventstore.decode import TeamEvent
+from ltflow.privacy.fields import BatchKeys, decrypt_personal, is_encrypted
+from ltflow.privacy.keys import KeyStore
 from ltflow.projections.base import ProjectionError, Row, Table, TeamProjection, iso
 from ltflow.projections.team_fold import STEPS
 from ltflow.projections.team_models import TeamDetailView
@@ -20,7 +28,14 @@ from ltflow.projections.team_models import TeamDetailView
 if TYPE_CHECKING:
     from ltflow.projections.store import ViewStore
 
-__all__ = ["TeamDetailView", "apply_event", "fold_team_detail", "get_team_detail"]
+__all__ = [
+    "TeamDetailView",
+    "apply_event",
+    "fold_team_detail",
+    "get_team_detail",
+    "open_view",
+    "read_team_detail",
+]
 
 
 def fold_team_detail(events: Iterable[TeamEvent]) -> TeamDetailView:
@@ -125,6 +140,68 @@ def get_team_detail_json(store: ViewStore, team_id: UUID) -> str | None:
 
 
 def get_team_detail(store: ViewStore, team_id: UUID) -> TeamDetailView | None:
-    """The stored view of one team, or None if there is no such team."""
+    """The stored view of one team, or None if there is no such team; its personal fields as
+    stored (encrypted: :func:`read_team_detail` decrypts them)."""
     doc = get_team_detail_json(store, team_id)
     return None if doc is None else load(doc)
+
+
+# --- reading personal fields --------------------------------------------------------------------
+
+#: Where the view keeps personal fields: (list, attribute, the field's name in its event).
+_PERSONAL: tuple[tuple[str, str, str], ...] = (
+    ("participants", "display_name", "display_name"),
+    ("participants", "withdrawal_reason", "reason"),
+    ("perspectives", "perspective", "perspective"),
+    ("reflection_notes", "note", "note"),
+)
+
+
+def open_view(view: TeamDetailView, keys: KeyStore | None) -> TeamDetailView:
+    """A copy of ``view`` with its personal fields decrypted with the participants' keys
+    (``[erased]`` once a key is gone); ``view`` itself stays as stored. Without keys (an event
+    store without crypto-shredding) the view is returned as it is."""
+    if keys is None:
+        return view
+    batch = BatchKeys(keys)
+    batch.prefetch([view.team_id])
+    lists: dict[str, list[Any]] = {}
+    for name, attribute, field in _PERSONAL:
+        items = lists.setdefault(name, list(getattr(view, name)))
+        for i, item in enumerate(items):
+            value = getattr(item, attribute)
+            if is_encrypted(value):
+                plain = decrypt_personal(batch, view.team_id, item.participant_id, field, value)
+                items[i] = item.model_copy(update={attribute: plain})
+    return view.model_copy(update=lists)
+
+
+def open_detail_json(doc: str, keys: KeyStore | None) -> str:
+    """A stored view's JSON with its personal fields decrypted (:func:`open_view`)."""
+    if keys is None or SEALED_PREFIX not in doc:
+        return doc
+    return dump(open_view(load(doc), keys))
+
+
+def read_team_detail(
+    store: ViewStore, team_id: UUID, keys: KeyStore | None
+) -> TeamDetailView | None:
+    """One team as readers see it: the stored view with its personal fields decrypted (an
+    erased participant's read ``[erased]`` at once, with no rebuild), or None."""
+    view = get_team_detail(store, team_id)
+    return None if view is None else open_view(view, keys)
+
+
+def opened(projection: TeamProjection, keys: KeyStore | None) -> TeamProjection:
+    """``projection`` as the runner uses it: one whose rows need personal fields in plaintext
+    (``personal``) derives them from the fold decrypted with ``keys``, looked up afresh for
+    each team's rows (an erasure shows at the next rows it derives). Same code version."""
+    if not projection.personal or keys is None:
+        return projection
+    rows = projection.rows
+
+    def opened_rows(view: TeamDetailView) -> list[Row]:
+        return rows(open_view(view, keys))
+
+    functools.update_wrapper(opened_rows, rows)
+    return dataclasses.replace(projection, rows=opened_rows)
