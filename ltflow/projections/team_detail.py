@@ -192,6 +192,16 @@ def read_team_detail(
     return None if view is None else open_view(view, keys)
 
 
+class OpenedRowsError(ProjectionError):
+    """A read model failed on a fold with decrypted personal fields (the message withheld)."""
+
+
+def _infrastructure(exc: Exception) -> bool:
+    from ltflow.projections.poison import NOT_POISON  # poison imports this module
+
+    return isinstance(exc, NOT_POISON)
+
+
 def opened(projection: TeamProjection, keys: KeyStore | None) -> TeamProjection:
     """``projection`` as the runner uses it: one whose rows need personal fields in plaintext
     (``personal``) derives them from the fold decrypted with ``keys``, looked up afresh for
@@ -201,7 +211,19 @@ def opened(projection: TeamProjection, keys: KeyStore | None) -> TeamProjection:
     rows = projection.rows
 
     def opened_rows(view: TeamDetailView) -> list[Row]:
-        return rows(open_view(view, keys))
+        opened_view = open_view(view, keys)
+        try:
+            return rows(opened_view)
+        except Exception as exc:
+            if _infrastructure(exc):
+                raise
+            # Its message may quote a decrypted text, which the quarantine record's redaction
+            # (it knows the texts of the encrypted fold) would not find: the message stays out.
+            withheld = OpenedRowsError(
+                f"{type(exc).__name__} while deriving rows from decrypted personal fields "
+                "(its message is withheld)"
+            )
+            raise withheld.with_traceback(exc.__traceback__) from None
 
     functools.update_wrapper(opened_rows, rows)
     return dataclasses.replace(projection, rows=opened_rows)
