@@ -110,6 +110,4 @@ def fresh_fold(app: LearningTeams, team_id: UUID) -> TeamDetailView:
     """The team's detail folded afresh from its stored events (what its views should show:
     personal fields as stored, encrypted with the participants' keys)."""
     mapper = encrypted_mapper(app.mapper)
-    return fold_team_detail(
-        mapper.to_domain_event(e) for e in app.recorder.select_events(team_id)
-    )  # type: ignore[misc]
+    return fold_team_detail(mapper.to_domain_event(e) for e in app.recorder.select_events(team_id))  # type: ignore[misc]

@@ -295,7 +295,8 @@ def test_the_stored_view_holds_no_personal_text_and_an_erasure_shows_without_reb
         erased = team_detail.read_team_detail(store, team_id, app.keys)
         assert erased is not None
         ann = erased.participant("nurse-ann")
-        assert ann is not None and ann.display_name == "[erased]"
+        assert ann is not None
+        assert ann.display_name == "[erased]"
         by = {p.participant_id: p.perspective for p in erased.perspectives}
         assert by == {"nurse-ann": "[erased]", "doctor-bo": SAYS["doctor-bo"],
                       "porter-cy": SAYS["porter-cy"]}  # fmt: skip
