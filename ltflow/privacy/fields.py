@@ -5,8 +5,14 @@ encrypted (AES-256-GCM) under a key that belongs to that participant in that tea
 content digest of those events (a digest of a short name could otherwise be guessed back).
 Erasing a participant deletes the key: the stored bytes stay exactly as they were, so the audit
 hash chain still verifies, but the fields read as ``[erased]`` everywhere from then on (event
-store, read models once rebuilt, exports). The key store is kept apart from the events, with
-SQLite's ``secure_delete`` so a deleted key is overwritten on disk.
+store, read models, exports, Temporal histories). The key store is kept apart from the events,
+with SQLite's ``secure_delete`` so a deleted key is overwritten on disk.
+
+A sender's client encrypts the fields before the event enters Temporal
+(:func:`encrypt_personal_fields`, deterministic so a retry is a repeat); the record checks that
+they open with the participant's key (:func:`check_encrypted_fields`), and the mapper encrypts
+only what is not encrypted yet. The read models keep them encrypted
+(:meth:`ShreddingMapper.encrypted`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ With SQLite it is its own file (``keys.sqlite3``, readable by its owner only, wi
 ``ltflow_participant_keys`` table in the event store's schema, on a small pool of its own (a key
 is read for every batch of personal events decoded, and a new connection per read cost
 milliseconds). The queries are written once, for both (:class:`SQLKeyStore`).
+
+Deleting a key also records the erasure in a second table, in the same transaction: no key is
+ever made again for that participant (:class:`KeyErasedError`).
 """
 
 from __future__ import annotations
