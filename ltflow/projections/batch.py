@@ -196,7 +196,7 @@ class BatchFolder:
             rows = derived[projection.name]
             # Rows derived from decrypted fields are always written: the stored ones may hold
             # what a key opened before it was erased, which rows derived now no longer show.
-            if projection.personal or rows != stored.get(projection.name, []):
+            if projection.opens(view) or rows != stored.get(projection.name, []):
                 writes.replace(projection.name, view.key, rows)
         return len(events)
 

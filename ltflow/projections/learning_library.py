@@ -47,9 +47,14 @@ class LibraryEntryView(BaseModel):
     perspectives: list[str]
 
 
+def has_entry(view: TeamDetailView) -> bool:
+    """Whether the team is in the library (it has communicated a story)."""
+    return bool(view.stories)
+
+
 def library_entry(view: TeamDetailView) -> LibraryEntryView | None:
     """The team's library entry, or None while it has communicated no story. Pure."""
-    if not view.stories:
+    if not has_entry(view):
         return None
     return LibraryEntryView(
         team_id=view.team_id,
@@ -107,7 +112,8 @@ PROJECTION = TeamProjection(
     rows=library_rows,
     description="communicated stories and learning points by theme, consented perspectives only",
     # Consented perspectives are shown as text: derived from the fold with them decrypted.
-    personal=True,
+    personal=("perspectives",),
+    personal_if=has_entry,
 )
 
 

@@ -157,23 +157,34 @@ _PERSONAL: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def open_view(view: TeamDetailView, keys: KeyStore | None) -> TeamDetailView:
+def open_view(
+    view: TeamDetailView, keys: KeyStore | None, lists: Iterable[str] | None = None
+) -> TeamDetailView:
     """A copy of ``view`` with its personal fields decrypted with the participants' keys
-    (``[erased]`` once a key is gone); ``view`` itself stays as stored. Without keys (an event
-    store without crypto-shredding) the view is returned as it is."""
+    (``[erased]`` once a key is gone); ``view`` itself stays as stored. ``lists``: only the
+    personal fields in these lists of the view (``participants``, ``perspectives``,
+    ``reflection_notes``). Without keys (an event store without crypto-shredding) the view is
+    returned as it is."""
     if keys is None:
         return view
-    batch = BatchKeys(keys)
-    batch.prefetch([view.team_id])
-    lists: dict[str, list[Any]] = {}
+    wanted = None if lists is None else set(lists)
+    batch: BatchKeys | None = None  # made, and the team's keys fetched, at the first need
+    changed: dict[str, list[Any]] = {}
     for name, attribute, field in _PERSONAL:
-        items = lists.setdefault(name, list(getattr(view, name)))
+        if wanted is not None and name not in wanted:
+            continue
+        items = changed.get(name) or list(getattr(view, name))
         for i, item in enumerate(items):
             value = getattr(item, attribute)
-            if is_encrypted(value):
-                plain = decrypt_personal(batch, view.team_id, item.participant_id, field, value)
-                items[i] = item.model_copy(update={attribute: plain})
-    return view.model_copy(update=lists)
+            if not is_encrypted(value):
+                continue
+            if batch is None:
+                batch = BatchKeys(keys)
+                batch.prefetch([view.team_id])
+            plain = decrypt_personal(batch, view.team_id, item.participant_id, field, value)
+            items[i] = item.model_copy(update={attribute: plain})
+            changed[name] = items
+    return view.model_copy(update=changed) if changed else view
 
 
 def open_detail_json(doc: str, keys: KeyStore | None) -> str:
@@ -204,14 +215,17 @@ def _infrastructure(exc: Exception) -> bool:
 
 def opened(projection: TeamProjection, keys: KeyStore | None) -> TeamProjection:
     """``projection`` as the runner uses it: one whose rows need personal fields in plaintext
-    (``personal``) derives them from the fold decrypted with ``keys``, looked up afresh for
-    each team's rows (an erasure shows at the next rows it derives). Same code version."""
+    (``personal``: in which lists of the fold) derives them from the fold with those decrypted
+    with ``keys``, looked up afresh for each team's rows (an erasure shows at the next rows it
+    derives). Same code version."""
     if not projection.personal or keys is None:
         return projection
-    rows = projection.rows
+    rows, lists = projection.rows, projection.personal
 
     def opened_rows(view: TeamDetailView) -> list[Row]:
-        opened_view = open_view(view, keys)
+        if not projection.opens(view):
+            return rows(view)
+        opened_view = open_view(view, keys, lists)
         try:
             return rows(opened_view)
         except Exception as exc:

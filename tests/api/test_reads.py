@@ -166,3 +166,26 @@ async def test_every_domain_error_keeps_its_status_and_code_over_http(api: Api, 
         "message": "A clear sentence about it.",
         "details": {"why": "because"},
     }
+
+
+async def test_team_detail_shows_personal_fields_decrypted_and_erased_ones_at_once(
+    api: Api,
+) -> None:
+    team_id = await open_team(api.http)
+    for pid, name in (("p-ria", "Ria Ravensbergen"), ("p-sem", "Sem Smit")):
+        invite = {"type": "participant.invited", "event_id": f"inv-{pid}",
+                  "participant_id": pid, "display_name": name, "role": "nurse"}  # fmt: skip
+        sent = await api.http.post(f"/teams/{team_id}/events", json=invite)
+        assert sent.status_code == 200, sent.text
+    version = sent.json()["version"]
+    shown = await api.http.get(f"/teams/{team_id}", params={"min_version": version})
+    assert shown.status_code == 200
+    names = {p["participant_id"]: p["display_name"] for p in shown.json()["participants"]}
+    assert names == {"p-ria": "Ria Ravensbergen", "p-sem": "Sem Smit"}
+
+    keys = api.events.keys
+    assert keys is not None
+    keys.delete(uuid.UUID(team_id), "p-ria")  # the key only: no event, no rebuild
+    shown = await api.http.get(f"/teams/{team_id}")
+    names = {p["participant_id"]: p["display_name"] for p in shown.json()["participants"]}
+    assert names == {"p-ria": "[erased]", "p-sem": "Sem Smit"}

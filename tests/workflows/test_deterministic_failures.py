@@ -63,6 +63,8 @@ async def test_a_deterministic_store_failure_answers_at_once_and_the_team_goes_o
         logged = "".join(capfd.readouterr())
         assert "OverflowError" in logged
         assert SECRET not in logged
+        # The client sent the name encrypted, so the fault quoted that: not logged either.
+        assert "ltflow-pii:v1:" not in logged
         assert SECRET not in raised.value.message
         assert raised.value.code == "internal_error"
         assert raised.value.details["error_class"] == "OverflowError"
