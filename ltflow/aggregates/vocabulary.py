@@ -45,8 +45,8 @@ Ref = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\s/]+$"),
 ]
 #: Marks a personal field's value as encrypted with its participant's key (``ltflow.privacy``).
-SEALED_PREFIX = "ltflow-pii:v1:"
-_SEALED = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+ENCRYPTED_PREFIX = "ltflow-pii:v1:"
+_ENCRYPTED = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
 
 def _personal(max_plain: int) -> Callable[[str], str]:
@@ -54,10 +54,10 @@ def _personal(max_plain: int) -> Callable[[str], str]:
     encrypted form (the prefix and base64 of nonce, ciphertext and tag), which senders never
     write: the client encrypts before the event leaves it, and the store checks the result."""
     # UTF-8 takes at most 4 bytes a character; AES-GCM adds a 12-byte nonce and a 16-byte tag.
-    max_sealed = len(SEALED_PREFIX) + 4 * -(-(4 * max_plain + 28) // 3)
+    max_encrypted = len(ENCRYPTED_PREFIX) + 4 * -(-(4 * max_plain + 28) // 3)
 
     def check(value: str) -> str:
-        if not value.startswith(SEALED_PREFIX):
+        if not value.startswith(ENCRYPTED_PREFIX):
             if len(value) > max_plain:
                 raise PydanticCustomError(
                     "string_too_long",
@@ -65,11 +65,11 @@ def _personal(max_plain: int) -> Callable[[str], str]:
                     {"max_length": max_plain},
                 )
             return value
-        if len(value) > max_sealed or not _SEALED.match(value[len(SEALED_PREFIX) :]):
+        if len(value) > max_encrypted or not _ENCRYPTED.match(value[len(ENCRYPTED_PREFIX) :]):
             raise PydanticCustomError(
-                "sealed_invalid",
+                "encrypted_invalid",
                 "A value starting with '{prefix}' must be one ltflow encrypted",
-                {"prefix": SEALED_PREFIX},
+                {"prefix": ENCRYPTED_PREFIX},
             )
         return value
 

@@ -31,12 +31,12 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 from ltflow.aggregates.errors import InvalidEventError, RuleViolatedError
 from ltflow.aggregates.state import ERASED_FINGERPRINT
-from ltflow.aggregates.vocabulary import PERSONAL_FIELDS, SEALED_PREFIX, Command
+from ltflow.aggregates.vocabulary import ENCRYPTED_PREFIX, PERSONAL_FIELDS, Command
 from ltflow.privacy.keys import KeyErasedError, KeyStore
 
 ERASED = ERASED_FINGERPRINT
 #: Marks a stored value as encrypted; in every stored event, so it never changes.
-_PREFIX = SEALED_PREFIX
+_PREFIX = ENCRYPTED_PREFIX
 _NONCE = 12
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from ltflow.aggregates.vocabulary import SEALED_PREFIX, Policy
+from ltflow.aggregates.vocabulary import ENCRYPTED_PREFIX, Policy
 from ltflow.eventstore.decode import TeamEvent
 from ltflow.privacy.fields import BatchKeys, decrypt_personal, is_encrypted
 from ltflow.privacy.keys import KeyStore
@@ -189,7 +189,7 @@ def open_view(
 
 def open_detail_json(doc: str, keys: KeyStore | None) -> str:
     """A stored view's JSON with its personal fields decrypted (:func:`open_view`)."""
-    if keys is None or SEALED_PREFIX not in doc:
+    if keys is None or ENCRYPTED_PREFIX not in doc:
         return doc
     return dump(open_view(load(doc), keys))
 

@@ -117,10 +117,10 @@ async def test_every_decode_and_encode_is_in_the_access_log_before_it_answers(ap
     assert decode.detail == {"payloads": 2, "outcome": "ok", "reason": "ticket 7"}
 
     other = EncryptionCodec(parse_keys(new_key()))
-    [sealed] = await other.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"{}")])
+    [encrypted] = await other.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"{}")])
     wire = {"payloads": [{"metadata": {k: base64.b64encode(v).decode()
-                                       for k, v in sealed.metadata.items()},
-                          "data": base64.b64encode(sealed.data).decode()}]}  # fmt: skip
+                                       for k, v in encrypted.metadata.items()},
+                          "data": base64.b64encode(encrypted.data).decode()}]}  # fmt: skip
     refused = await api.http.post("/codec/decode", json=wire, headers=bearer(AUDITOR))
     assert refused.status_code == 422
     [failed] = _last_entries(api, 1)

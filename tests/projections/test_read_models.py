@@ -266,7 +266,7 @@ def test_system_timers_show_in_deadlines_and_overview(
 def test_the_stored_view_holds_no_personal_text_and_an_erasure_shows_without_rebuild(
     app: LearningTeams, settings: Any, clock: Clock
 ) -> None:
-    driver = TeamDriver(app, clock, "case-sealed-view")
+    driver = TeamDriver(app, clock, "case-encrypted-view")
     team_id = driver.convene()
     driver.through_session_one(PEOPLE[:3], [True, False, True])
     store = ViewStore.from_settings(settings)
