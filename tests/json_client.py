@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
+from ltflow.access.policy import Viewer
 from ltflow.aggregates import vocabulary as v
 from ltflow.aggregates.state import TeamSummary
 from ltflow.workflows.client import LtflowClient
@@ -31,8 +32,13 @@ class JsonLtflowClient(LtflowClient):
         return (await self.open_team_result(convene, actor=actor)).summary
 
     async def send(  # type: ignore[override]
-        self, team_id: UUID, event: v.Command | Mapping[str, Any], *, actor: str
+        self,
+        team_id: UUID,
+        event: v.Command | Mapping[str, Any],
+        *,
+        actor: str,
+        viewer: Viewer | None = None,
     ) -> TeamSummary:
         if not isinstance(event, v.Command):
             event = v.parse_sender_event(dict(event))
-        return await super().send(team_id, event, actor=actor)
+        return await super().send(team_id, event, actor=actor, viewer=viewer)

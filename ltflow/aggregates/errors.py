@@ -81,6 +81,13 @@ class IdempotencyConflictError(LtflowError):
     code = "idempotency_conflict"
 
 
+class ForbiddenError(LtflowError):
+    """The caller is who they say, but may not do this: a scope, an organisation role or a role
+    in the team is missing. The message says which would be needed."""
+
+    code = "forbidden"
+
+
 class VersionConflictError(LtflowError):
     """Someone else wrote to the team between our read and our write (optimistic concurrency)."""
 
@@ -99,6 +106,7 @@ ERRORS_BY_CODE: dict[str, type[LtflowError]] = {
         StoreFailedError,
         IdempotencyConflictError,
         VersionConflictError,
+        ForbiddenError,
     )
 }
 

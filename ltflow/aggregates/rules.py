@@ -101,7 +101,7 @@ def check_phase(state: TeamState, cmd: v.Command) -> None:
     """The event type must belong to the team's current phase, and the team must be running."""
     if cmd.origin not in (v.Origin.SENDER, v.Origin.TIMER):
         raise InvalidEventError(f"'{cmd.type}' is recorded by ltflow itself and cannot be sent.")
-    if state.status is not Status.ACTIVE and not isinstance(cmd, v.ParticipantErased):
+    if state.status is not Status.ACTIVE and not cmd.after_end:
         raise WrongPhaseError(
             f"The team is {state.status.value}; nothing more can be recorded.",
             status=state.status.value,
@@ -170,6 +170,17 @@ def check_invite(state: TeamState, cmd: v.ParticipantInvited, _at: datetime) -> 
         raise _violated(
             f"'{cmd.participant_id}' is already on the team.", participant_id=cmd.participant_id
         )
+    if cmd.subject is not None:
+        bound = next(
+            (pid for pid, sub in state.subjects.items() if sub == cmd.subject), cmd.participant_id
+        )
+        if bound != cmd.participant_id:
+            raise _violated(
+                f"That identity is already on the team as '{bound}'; one person is one "
+                "participant.",
+                participant_id=cmd.participant_id,
+                bound_to=bound,
+            )
     active = len(state.active_participants)
     if active >= MAX_TEAM:
         raise _violated(
@@ -466,6 +477,27 @@ def _human(duration: timedelta) -> str:
             count = seconds // size
             return f"{count} {unit}" + ("s" if count != 1 else "")
     return str(duration)
+
+
+@rule(v.SponsorAssigned, v.FacilitatorHandedOver)
+def check_team_role(state: TeamState, cmd: v.Command, _at: datetime) -> list[v.Command]:
+    """Roles change hands in every phase of a running team; no rule beyond that."""
+    return []
+
+
+@rule(v.ConsentChanged)
+def check_consent(state: TeamState, cmd: v.ConsentChanged, _at: datetime) -> list[v.Command]:
+    """Consent is the participant's to give or withdraw, once they have been on the team."""
+    if cmd.participant_id in state.erased:
+        raise _violated(
+            f"'{cmd.participant_id}' is erased; there is nothing left to consent to.",
+            participant_id=cmd.participant_id,
+        )
+    if cmd.participant_id not in state.participants:
+        raise _violated(
+            f"'{cmd.participant_id}' was never on this team.", participant_id=cmd.participant_id
+        )
+    return []
 
 
 @rule(v.ParticipantErased)

@@ -66,6 +66,16 @@ class TeamState(BaseModel):
     stories: int = 0
     erased: list[str] = Field(default_factory=list)
     processed: dict[str, Processed] = Field(default_factory=dict)
+    #: Who holds which role in the team, by identity (stable subject): the access policy's
+    #: facts (:mod:`ltflow.access.policy`). Ids only, nothing personal.
+    facilitator_ids: list[str] = Field(default_factory=list)
+    sponsor_id: str | None = None
+    #: participant id -> subject, for participants bound to an identity.
+    subjects: dict[str, str] = Field(default_factory=dict)
+    #: participant id -> relation, for participants who are not staff (patients, family).
+    relations: dict[str, str] = Field(default_factory=dict)
+    #: safety net id -> its owner's subject, where the owner has one.
+    owner_ids: dict[str, str] = Field(default_factory=dict)
 
     @property
     def active_participants(self) -> list[str]:
@@ -124,6 +134,7 @@ def start(
         trigger=cmd.trigger,
         theme=cmd.theme,
         facilitator=cmd.facilitator,
+        facilitator_ids=[cmd.facilitator_id] if cmd.facilitator_id else [],
         policy=cmd.policy,
         convened_fingerprint=fingerprint,
         version=1,
@@ -181,6 +192,23 @@ def _session(state: TeamState, number: int) -> SessionState:
 @folds(v.ParticipantInvited)
 def _invited(s: TeamState, e: v.ParticipantInvited, _: datetime) -> None:
     s.participants[e.participant_id] = True
+    if e.subject is not None:
+        s.subjects[e.participant_id] = e.subject
+    if e.relation not in (None, "staff"):
+        s.relations[e.participant_id] = str(e.relation)
+    elif e.relation == "staff":
+        s.relations.pop(e.participant_id, None)
+
+
+@folds(v.SponsorAssigned)
+def _sponsor(s: TeamState, e: v.SponsorAssigned, _: datetime) -> None:
+    s.sponsor_id = e.sponsor_id
+
+
+@folds(v.FacilitatorHandedOver)
+def _handed_over(s: TeamState, e: v.FacilitatorHandedOver, _: datetime) -> None:
+    s.facilitator = e.facilitator
+    s.facilitator_ids = [e.facilitator_id] if e.facilitator_id else []
 
 
 @folds(v.ParticipantWithdrawn)
@@ -218,6 +246,8 @@ def _learning_point(s: TeamState, e: v.LearningPointRecorded, _: datetime) -> No
 @folds(v.SafetyNetDefined)
 def _safety_net(s: TeamState, e: v.SafetyNetDefined, _: datetime) -> None:
     s.safety_nets[e.safety_net_id] = False
+    if e.owner_id is not None:
+        s.owner_ids[e.safety_net_id] = e.owner_id
 
 
 @folds(v.SafetyNetCompleted)
@@ -259,6 +289,7 @@ def _abandoned(s: TeamState, _e: v.TeamAbandoned, _: datetime) -> None:
 def _erased(s: TeamState, e: v.ParticipantErased, _: datetime) -> None:
     s.participants[e.participant_id] = False
     s.erased.append(e.participant_id)
+    s.subjects.pop(e.participant_id, None)
 
 
 @folds(v.PhaseEntered)
@@ -293,6 +324,7 @@ def _review_due(s: TeamState, e: v.ReviewDue, _: datetime) -> None:
     v.AnalysisConcluded,
     v.SafetyNetsConcluded,
     v.FollowUpEnded,
+    v.ConsentChanged,
 )
 def _nothing(_s: TeamState, _e: v.Command, _: datetime) -> None:
     """Events that are part of the record but change nothing the rules look at."""

@@ -116,6 +116,8 @@ def _no_hash(event_id: str) -> str:
 #: The event id a sender chooses.
 SenderEventId = Annotated[EventId, AfterValidator(_no_hash)]
 Trigger: TypeAlias = Literal["incident", "theme_trend", "daily_practice", "periodic"]
+#: How a participant stands to the case: staff (the default), or a patient or their family.
+Relation: TypeAlias = Literal["staff", "patient", "family"]
 
 
 class Origin(StrEnum):
@@ -174,6 +176,12 @@ class Command(BaseModel):
     phases: ClassVar[frozenset[Phase]] = frozenset()
     #: Personal payload fields; their subject is the event's ``participant_id``.
     personal: ClassVar[tuple[str, ...]] = ()
+    #: A person's right, allowed even after the team has ended (erasure, consent).
+    after_end: ClassVar[bool] = False
+    #: Optional fields added after an event type was first stored: left out of the content
+    #: digest while unset, so an event sent before they existed keeps its digest (a repeat of
+    #: an old body is still a repeat, not a conflict).
+    late: ClassVar[tuple[str, ...]] = ()
 
     type: str
     event_id: EventId
@@ -191,7 +199,8 @@ class Command(BaseModel):
 
     def fingerprint(self) -> str:
         """A digest of the content; the same ``event_id`` with another digest is a conflict."""
-        body = self.model_dump(mode="json", exclude={"event_id"})
+        unset_late = {name for name in self.late if getattr(self, name) is None}
+        body = self.model_dump(mode="json", exclude={"event_id", *unset_late})
         raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -237,6 +246,10 @@ class TeamConvened(Command):
     goal: Text
     scope: Text
     facilitator: Name
+    #: The facilitator's identity (the stable subject of their sign-in); a person who convenes
+    #: without naming one is the facilitator.
+    facilitator_id: Ref | None = None
+    late = ("facilitator_id",)
     #: No duration beyond two years (a plain rule); the deployment's floor is judged where the
     #: event enters (:func:`parse_convene`, the HTTP route, the convene activity).
     policy: Annotated[Policy, AfterValidator(bounds.within_ceiling)] = Field(default_factory=Policy)
@@ -258,9 +271,16 @@ class ParticipantInvited(Sent):
     type: Literal["participant.invited"] = "participant.invited"
     phases = UNTIL_SESSION_TWO
     personal = ("display_name",)
+    late = ("subject", "relation")
     participant_id: Ref
     display_name: PersonalName | None = None
     role: Name
+    #: The participant's identity (stable subject), so they can send their own input. None for
+    #: someone without an account (a patient, family, temporary staff): the facilitator then
+    #: records on their behalf.
+    subject: Ref | None = None
+    #: ``patient`` and ``family`` see the staff of the team by role, never by name.
+    relation: Relation | None = None
 
 
 class ParticipantWithdrawn(Sent):
@@ -346,9 +366,12 @@ class SafetyNetDefined(Sent):
     kind: Literal["micro_action", "experiment"]
     description: Text
     owner: Name
+    #: The owner's identity (stable subject), when they have one.
+    owner_id: Ref | None = None
     due: Day | None = None
     addresses: list[Ref] = Field(default_factory=list, max_length=100)
     hypothesis: Text | None = None
+    late = ("owner_id",)
 
 
 class SafetyNetsConcluded(Sent):
@@ -411,8 +434,41 @@ class ParticipantErased(Sent):
 
     type: Literal["participant.erased"] = "participant.erased"
     phases = ALL_PHASES
+    after_end = True
     participant_id: Ref
     reason: Name | None = None
+
+
+class SponsorAssigned(Sent):
+    """The sponsor: the manager who gives the team room, time and trust, and receives its
+    escalations. Assigning another replaces the one before."""
+
+    type: Literal["sponsor.assigned"] = "sponsor.assigned"
+    phases = ALL_PHASES
+    sponsor_id: Ref
+    name: Name | None = None
+
+
+class FacilitatorHandedOver(Sent):
+    """The team's facilitation passes to someone else (the one before is no longer its
+    facilitator)."""
+
+    type: Literal["facilitator.handed_over"] = "facilitator.handed_over"
+    phases = ALL_PHASES
+    facilitator: Name
+    facilitator_id: Ref | None = None
+
+
+class ConsentChanged(Sent):
+    """A participant gives or withdraws consent to share their perspectives and reflection
+    notes outside the team (the library, trends, the sponsor). A person's right: allowed in
+    every phase, also after the team has ended; the views follow."""
+
+    type: Literal["consent.changed"] = "consent.changed"
+    phases = ALL_PHASES
+    after_end = True
+    participant_id: Ref
+    consent_to_share: bool
 
 
 # --- recorded by ltflow itself (actor ``system``), never accepted from senders ---------------

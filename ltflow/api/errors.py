@@ -21,7 +21,12 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from ltflow.aggregates import vocabulary as c
-from ltflow.aggregates.errors import InvalidEventError, LtflowError, TeamNotFoundError
+from ltflow.aggregates.errors import ForbiddenError as ForbiddenError
+from ltflow.aggregates.errors import (
+    InvalidEventError,
+    LtflowError,
+    TeamNotFoundError,
+)
 
 log = structlog.get_logger("ltflow.api")
 
@@ -38,12 +43,6 @@ class UnauthenticatedError(LtflowError):
     """No bearer token, or one that is not configured."""
 
     code = "unauthenticated"
-
-
-class ForbiddenError(LtflowError):
-    """The token is valid but lacks the scope the endpoint needs."""
-
-    code = "forbidden"
 
 
 class InvalidQueryError(LtflowError):

@@ -26,7 +26,6 @@ from ltflow.api.auth import AUDIT_READ, EVENTS_WRITE, bearer_scheme, scoped
 from ltflow.api.context import ApiContext, get_context
 from ltflow.api.errors import ERROR_DOCS, UnavailableError
 from ltflow.api.routes_audit import Reader
-from ltflow.audit import access_log
 from ltflow.audit.access_log import Accessor
 from ltflow.workflows.codec import ENCODING, is_refusal
 
@@ -103,9 +102,7 @@ async def _logged(
     detail: dict[str, object] = {"payloads": count}
 
     async def record() -> None:
-        await asyncio.to_thread(
-            access_log.record_access, audit.store, reader, action, None, audit.clock(), detail
-        )
+        await asyncio.to_thread(audit.record_read, reader, action, None, detail)
 
     try:
         yield

@@ -13,9 +13,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response, Security
 
+from ltflow.access import policy
 from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.bounds import check_policy_floor
 from ltflow.aggregates.state import TeamSummary
+from ltflow.api.access import viewer_of
 from ltflow.api.auth import EVENTS_WRITE, Principal, bearer_scheme, current_principal, scoped
 from ltflow.api.context import ApiContext, get_context
 from ltflow.api.errors import INTAKE_DOCS, ErrorBody
@@ -50,6 +52,11 @@ async def open_team(
     """
     # Judged here, before any I/O, with this deployment's floor (the worker judges it again).
     check_policy_floor(convene.policy, ctx.policy_floor)
+    viewer = viewer_of(caller)
+    policy.check_convene(viewer, convene)
+    if viewer.is_person and convene.facilitator_id is None:
+        # A person who opens a team without naming its facilitator facilitates it.
+        convene = convene.model_copy(update={"facilitator_id": viewer.subject})
     opened = await ctx.client.open_team_result(convene, actor=caller.actor)
     summary = opened.summary
     request.state.team_id = str(summary.team_id)
@@ -71,8 +78,10 @@ async def send_event(
     """One phase event; the answer is the team's summary after it. Scope ``events:write``.
 
     A repeat of an ``event_id`` with the same content stores nothing and returns the first answer.
+    Who may send which event follows the access policy (``docs/access.md``): ``forbidden`` with
+    the role that would be needed, and nothing stored.
     """
-    summary = await ctx.client.send(team_id, event, actor=caller.actor)
+    summary = await ctx.client.send(team_id, event, actor=caller.actor, viewer=viewer_of(caller))
     ctx.metrics.event_accepted(event.type)
     ctx.wake_projections()
     return summary

@@ -177,6 +177,24 @@ class Audit:
 
     # --- helpers ------------------------------------------------------------------------------
 
+    def record_read(
+        self, accessor: Accessor, action: str, team_id: UUID | None, detail: dict[str, Any]
+    ) -> None:
+        """Log a read of personal data made elsewhere (a team's view, a CLI read, a codec
+        decode) before its answer is given: a read that cannot be logged fails."""
+        tid = None if team_id is None else str(team_id)
+        access_log.record_access(self.store, accessor, action, tid, self.clock(), detail)
+
+    def readers_of(self, team_id: UUID, participant_id: str) -> list[AccessEntry]:
+        """Every logged read that showed this participant's input (``detail.participants``)
+        or read the whole case (history, state, export), oldest first: "who viewed my input"."""
+        whole_case = {"history", "state", "export"}
+        return [
+            entry
+            for entry in access_log.entries(self.store, team_id=str(team_id))
+            if participant_id in entry.detail.get("participants", ()) or entry.action in whole_case
+        ]
+
     def _anchor_unless_lost(self) -> None:
         """Anchor first; where the audit store was lost or replaced anchoring refuses, and the
         verification that follows says so (``audit_store_lost``) instead of failing to answer."""

@@ -85,6 +85,7 @@ def _convened(event: TeamEvent) -> TeamDetailView:
         goal=p["goal"],
         scope=p["scope"],
         facilitator=p["facilitator"],
+        facilitator_ids=[p["facilitator_id"]] if p.get("facilitator_id") else [],
         policy=Policy.model_validate(p.get("policy") or {}),
         version=event.originator_version,
         convened_at=event.occurred_at,

@@ -61,10 +61,14 @@ def _invited(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
                 display_name=p.get("display_name"),
                 role=p["role"],
                 invited_at=at,
+                subject=p.get("subject"),
+                relation=p.get("relation") or "staff",
             )
         )
         return
     known.active, known.role, known.invited_at = True, p["role"], at
+    known.subject = p.get("subject") or known.subject
+    known.relation = p.get("relation") or known.relation
     known.display_name = p.get("display_name") or known.display_name
     known.withdrawn_at = known.withdrawal_reason = None
 
@@ -75,6 +79,32 @@ def _withdrawn(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     if known is not None:
         known.active, known.withdrawn_at = False, at
         known.withdrawal_reason = p.get("reason")
+
+
+@step(v.SponsorAssigned)
+def _sponsor(v: TeamDetailView, p: dict[str, Any], _at: datetime) -> None:
+    v.sponsor_id, v.sponsor_name = p["sponsor_id"], p.get("name")
+
+
+@step(v.FacilitatorHandedOver)
+def _handed_over(v: TeamDetailView, p: dict[str, Any], _at: datetime) -> None:
+    v.facilitator = p["facilitator"]
+    v.facilitator_ids = [p["facilitator_id"]] if p.get("facilitator_id") else []
+
+
+@step(v.ConsentChanged)
+def _consent(v: TeamDetailView, p: dict[str, Any], _at: datetime) -> None:
+    """Consent covers everything the participant told: their perspectives and notes."""
+    pid, consent = p["participant_id"], bool(p["consent_to_share"])
+    known = v.participant(pid)
+    if known is not None:
+        known.consent_to_share = consent
+    for item in v.perspectives:
+        if item.participant_id == pid:
+            item.consent_to_share = consent
+    for note in v.reflection_notes:
+        if note.participant_id == pid:
+            note.consent_to_share = consent
 
 
 @step(v.ScopeConfirmed)
@@ -113,8 +143,14 @@ def _session_completed(v: TeamDetailView, p: dict[str, Any], at: datetime) -> No
 
 @step(v.ReflectionNoted)
 def _reflection_noted(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    known = v.participant(p["participant_id"])
     v.reflection_notes.append(
-        ReflectionNoteView(participant_id=p["participant_id"], note=p["note"], noted_at=at)
+        ReflectionNoteView(
+            participant_id=p["participant_id"],
+            note=p["note"],
+            noted_at=at,
+            consent_to_share=bool(known is not None and known.consent_to_share),
+        )
     )
 
 
@@ -169,6 +205,7 @@ def _safety_net(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
             kind=p["kind"],
             description=p["description"],
             owner=p["owner"],
+            owner_id=p.get("owner_id"),
             due=date.fromisoformat(due) if due else None,
             addresses=list(p.get("addresses") or []),
             hypothesis=p.get("hypothesis"),

@@ -29,6 +29,12 @@ class ParticipantView(_View):
     invited_at: datetime
     withdrawn_at: datetime | None = None
     withdrawal_reason: str | None = None
+    #: The identity the participant is bound to (their stable subject), if any.
+    subject: str | None = None
+    #: ``staff`` unless they are a patient or family.
+    relation: str = "staff"
+    #: Their latest ``consent.changed``, if they sent one (None: each item's own consent).
+    consent_to_share: bool | None = None
 
 
 class SessionView(_View):
@@ -50,6 +56,8 @@ class ReflectionNoteView(_View):
     participant_id: str
     note: str
     noted_at: datetime
+    #: Shared outside the team only with its teller's consent (``consent.changed``).
+    consent_to_share: bool = False
 
 
 class ReflectionView(_View):
@@ -80,6 +88,7 @@ class SafetyNetView(_View):
     kind: Literal["micro_action", "experiment"]
     description: str
     owner: str
+    owner_id: str | None = None
     due: date | None = None
     addresses: list[str] = Field(default_factory=list)
     hypothesis: str | None = None
@@ -134,6 +143,10 @@ class TeamDetailView(_View):
     goal: str
     scope: str
     facilitator: str
+    #: The facilitators' identities (stable subjects): who facilitates in the access policy.
+    facilitator_ids: list[str] = Field(default_factory=list)
+    sponsor_id: str | None = None
+    sponsor_name: str | None = None
     policy: Policy
     phase: Phase = Phase.GOAL_AND_SCOPE
     phase_name: str = Phase.GOAL_AND_SCOPE.label

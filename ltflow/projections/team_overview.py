@@ -6,6 +6,7 @@ the team's next actionable deadline and the earliest due date of its open safety
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -135,11 +136,18 @@ def list_teams(
     status: str | None = None,
     limit: int | None = None,
     offset: int = 0,
+    team_ids: Collection[str] | None = None,
 ) -> list[TeamOverviewView]:
-    """Teams, newest first, filtered; ``now`` decides the overdue flags."""
+    """Teams, newest first, filtered; ``now`` decides the overdue flags. ``team_ids``: only
+    these teams (the ones a viewer may see)."""
     where, params = equal_filters(
         (("phase", phase), ("theme", theme), ("trigger", trigger), ("status", status))
     )
+    if team_ids is not None:
+        if not team_ids:
+            return []
+        where.append(f"team_id IN ({', '.join('?' for _ in team_ids)})")
+        params += list(team_ids)
     sql = f"SELECT {_COLUMNS} FROM {store.table(TABLE)}" + where_sql(where)
     sql += " ORDER BY convened_at DESC, team_id"
     if limit is not None:

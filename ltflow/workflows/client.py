@@ -17,6 +17,7 @@ from temporalio import common
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from ltflow.access.policy import Viewer
 from ltflow.aggregates import vocabulary as v
 from ltflow.aggregates.errors import LtflowError, RepairRefusedError, TeamNotFoundError
 from ltflow.aggregates.state import TeamState, TeamSummary
@@ -85,8 +86,13 @@ class LtflowClient:
                 start_workflow_operation=start,
             )
 
-    async def send(self, team_id: UUID, event: v.Command, *, actor: str) -> TeamSummary:
-        """Send one phase event; a repeat of its ``event_id`` returns the first answer."""
+    async def send(
+        self, team_id: UUID, event: v.Command, *, actor: str, viewer: Viewer | None = None
+    ) -> TeamSummary:
+        """Send one phase event; a repeat of its ``event_id`` returns the first answer.
+
+        ``viewer``: who sends it, for the access policy (judged by the workflow's validator
+        against the team's roles); None sends with a Temporal-native sender's full trust."""
         if self.keys is not None and type(event).personal:
             # Deterministic, so a retried send carries the same content digest (a repeat).
             event = await asyncio.to_thread(encrypt_personal_fields, self.keys, team_id, event)
@@ -95,7 +101,8 @@ class LtflowClient:
         )
         async with as_domain_errors(team_id, handle):
             return await handle.execute_update(
-                LearningTeamWorkflow.submit, SubmitEventInput(event=event, actor=actor)
+                LearningTeamWorkflow.submit,
+                SubmitEventInput(event=event, actor=actor, viewer=viewer),
             )
 
     async def summary(self, team_id: UUID) -> TeamSummary:

@@ -22,6 +22,8 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from ltflow.workflows import delivery  # workflow code, like this module
 
 with workflow.unsafe.imports_passed_through():
+    from ltflow.access import policy
+    from ltflow.access.policy import TeamRoles
     from ltflow.aggregates import rules
     from ltflow.aggregates import vocabulary as v
     from ltflow.aggregates.actors import check_sender_actor
@@ -244,6 +246,11 @@ class LearningTeamWorkflow:
             v.check_sendable(inp.event.type)
         except LtflowError as error:
             raise to_application_error(error) from None
+        viewer = inp.viewer
+        if viewer is not None:
+            self._check(
+                lambda s: policy.check_send(viewer, TeamRoles.of_state(s), inp.event, s.team_id)
+            )
         seen = self._check(lambda s: rules.check_idempotency(s, inp.event))
         if seen is not None:
             return seen

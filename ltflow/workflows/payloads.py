@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ltflow.access.policy import Viewer
 from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.state import Processed, TeamState, TeamSummary
 
@@ -50,6 +51,9 @@ class SubmitEventInput(_Payload):
 
     event: AnyEvent
     actor: str
+    #: Who sends it, for the access policy (the workflow's validator asks it with the team's
+    #: state). None: a Temporal-native sender trusted with the payload key, as before.
+    viewer: Viewer | None = None
 
 
 class RecordEventInput(_Payload):

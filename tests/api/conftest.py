@@ -36,7 +36,10 @@ READER = "reader-7a1d3e5f9b2c4d6e8f0a"
 AUDITOR = "auditor-5e2b8c1f4a7d0e3b6c9f"
 INTAKE_ONLY = "intake-3b6e9c2f5a8d1e4b7c0a"
 TOKENS: dict[str, Any] = {
-    WRITER: {"actor": "incident-system", "scopes": ["events:write", "teams:read"]},
+    WRITER: {
+        "actor": "incident-system",
+        "scopes": ["events:write", "teams:read", "teams:abandon", "participants:erase"],
+    },
     READER: {"actor": "dashboard", "scopes": ["teams:read"]},
     # Configured by digest, so the configuration need not hold the secret.
     "sha256:" + hashlib.sha256(AUDITOR.encode()).hexdigest(): {

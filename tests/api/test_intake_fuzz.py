@@ -36,7 +36,7 @@ ALLOWED_IN_PHASE_3 = {
 } - {"session.started"}
 FREE_TEXT = {"display_name", "role", "reason", "perspective", "note", "summary", "text"}
 FREE_TEXT |= {"description", "owner", "hypothesis", "target", "observed", "outcome", "audience"}
-FREE_TEXT |= {"channel", "title", "goal", "scope", "facilitator", "theme"}
+FREE_TEXT |= {"channel", "title", "goal", "scope", "facilitator", "theme", "name"}
 INVALID, WRONG_PHASE, RULE = (422, "invalid_event"), (409, "wrong_phase"), (409, "rule_violated")
 CONFLICT, NOT_FOUND = (409, "idempotency_conflict"), (404, "team_not_found")
 
@@ -51,6 +51,23 @@ def _templates() -> dict[str, dict[str, Any]]:
         "event_id": "x",
         "participant_id": "p-eva",
         "reason": "Asked to be forgotten.",
+    }
+    found["sponsor.assigned"] = {
+        "type": "sponsor.assigned",
+        "event_id": "x",
+        "sponsor_id": "sub-manager",
+        "name": "Ward manager",
+    }
+    found["facilitator.handed_over"] = {
+        "type": "facilitator.handed_over",
+        "event_id": "x",
+        "facilitator": "Fleur",
+    }
+    found["consent.changed"] = {
+        "type": "consent.changed",
+        "event_id": "x",
+        "participant_id": "p-eva",
+        "consent_to_share": True,
     }
     assert set(found) == set(c.SENDER_TYPES)
     return found

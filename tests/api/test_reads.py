@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import ERRORS_BY_CODE, LtflowError
 from ltflow.aggregates.state import TeamSummary
 from ltflow.api import create_app
+from ltflow.api.auth import Principal, TokenRegistry
 from ltflow.api.errors import status_for
 from ltflow.api.server import running
 from ltflow.projections.store import SQLiteViewStore
@@ -143,7 +145,9 @@ class _Refusing(LtflowClient):
 
     error: LtflowError
 
-    async def send(self, team_id: Any, event: Any, *, actor: str) -> TeamSummary:
+    async def send(
+        self, team_id: Any, event: Any, *, actor: str, viewer: Any = None
+    ) -> TeamSummary:
         raise self.error
 
 
@@ -178,14 +182,29 @@ async def test_team_detail_shows_personal_fields_decrypted_and_erased_ones_at_on
         sent = await api.http.post(f"/teams/{team_id}/events", json=invite)
         assert sent.status_code == 200, sent.text
     version = sent.json()["version"]
-    shown = await api.http.get(f"/teams/{team_id}", params={"min_version": version})
-    assert shown.status_code == 200
-    names = {p["participant_id"]: p["display_name"] for p in shown.json()["participants"]}
-    assert names == {"p-ria": "Ria Ravensbergen", "p-sem": "Sem Smit"}
+    # An auditor sees every field (the policy's business); the view is stored encrypted.
+    auditor = Principal(
+        "sub-ada", frozenset({"teams:read"}), "person", "Ada", frozenset({"auditor"})
+    )
+    tokens = TokenRegistry({hashlib.sha256(b"tok-ada").digest(): auditor})
+    app = create_app(
+        api.stack.settings,
+        client=api.stack.ltflow,
+        views=api.projections.runner.store,
+        tokens=tokens,
+        audit=api.app.state.ltflow.audit,
+    )
+    async with running(app) as live, httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        shown = await http.get(
+            f"/teams/{team_id}", params={"min_version": version}, headers=bearer("tok-ada")
+        )
+        assert shown.status_code == 200, shown.text
+        names = {p["participant_id"]: p["display_name"] for p in shown.json()["participants"]}
+        assert names == {"p-ria": "Ria Ravensbergen", "p-sem": "Sem Smit"}
 
-    keys = api.events.keys
-    assert keys is not None
-    keys.delete(uuid.UUID(team_id), "p-ria")  # the key only: no event, no rebuild
-    shown = await api.http.get(f"/teams/{team_id}")
-    names = {p["participant_id"]: p["display_name"] for p in shown.json()["participants"]}
-    assert names == {"p-ria": "[erased]", "p-sem": "Sem Smit"}
+        keys = api.events.keys
+        assert keys is not None
+        keys.delete(uuid.UUID(team_id), "p-ria")  # the key only: no event, no rebuild
+        shown = await http.get(f"/teams/{team_id}", headers=bearer("tok-ada"))
+        names = {p["participant_id"]: p["display_name"] for p in shown.json()["participants"]}
+        assert names == {"p-ria": "[erased]", "p-sem": "Sem Smit"}

@@ -63,6 +63,9 @@ SENDER_BODIES: dict[str, dict[str, Any]] = {
     "team.closed": {},
     "team.abandoned": {"reason": "Merged with another case."},
     "participant.erased": {"participant_id": "p-anna", "reason": "GDPR request"},
+    "sponsor.assigned": {"sponsor_id": "sub-manager", "name": "Ward manager"},
+    "facilitator.handed_over": {"facilitator": "Fleur", "facilitator_id": "sub-fleur"},
+    "consent.changed": {"participant_id": "p-anna", "consent_to_share": False},
 }
 
 #: Each sender type with one required field (if it has any) to leave out.
@@ -413,8 +416,8 @@ def test_a_stored_system_command_loads_back_equal(cmd: c.Command) -> None:
     assert c.load_command(cmd.type, payload) == cmd
 
 
-def test_the_vocabulary_has_twenty_one_sender_types_and_six_system_types() -> None:
-    assert len(c.SENDER_TYPES) == 21
+def test_the_vocabulary_has_twenty_four_sender_types_and_six_system_types() -> None:
+    assert len(c.SENDER_TYPES) == 24
     assert len(c.SYSTEM_TYPES) == 6
     assert set(c.ALL_TYPES) == {"team.convened", *c.SENDER_TYPES, *c.SYSTEM_TYPES}
     assert not set(c.SENDER_TYPES) & set(c.SYSTEM_TYPES)

@@ -71,6 +71,10 @@ EXPECTED_PHASES: dict[str, frozenset[Phase]] = {
     "team.closed": frozenset({P.COMMUNICATE}),
     "team.abandoned": ALL,
     "participant.erased": ALL,
+    # Extensions (issue 14): roles change hands and consent changes in every phase.
+    "sponsor.assigned": ALL,
+    "facilitator.handed_over": ALL,
+    "consent.changed": ALL,
     "reflection.reminder_due": frozenset({P.PROCESSING_TIME}),
     "reflection.overdue": frozenset({P.PROCESSING_TIME}),
     "review.due": frozenset({P.FOLLOW_UP}),
@@ -79,7 +83,7 @@ EXPECTED_PHASES: dict[str, frozenset[Phase]] = {
 #: Recorded by ltflow as consequences only; ``decide`` refuses them as input.
 NEVER_DECIDED = frozenset({"team.convened", "phase.entered", "reflection.opened"})
 #: Still accepted once the team is closed or abandoned.
-AFTER_THE_END = frozenset({"participant.erased"})
+AFTER_THE_END = frozenset({"participant.erased", "consent.changed"})
 
 
 # --- a valid instance of every type, for the team as it stands -----------------------------------
@@ -197,6 +201,15 @@ VALID: dict[str, Callable[[Walk], c.Command]] = {
     "team.abandoned": lambda w: c.TeamAbandoned(event_id=w.eid("abandon"), reason="Reorganised."),
     "participant.erased": lambda w: c.ParticipantErased(
         event_id=w.eid("erase"), participant_id="p-dewi", reason="Asked to be forgotten."
+    ),
+    "sponsor.assigned": lambda w: c.SponsorAssigned(
+        event_id=w.eid("sponsor"), sponsor_id="sub-manager", name="Ward manager"
+    ),
+    "facilitator.handed_over": lambda w: c.FacilitatorHandedOver(
+        event_id=w.eid("handover"), facilitator="Fleur", facilitator_id="sub-fleur"
+    ),
+    "consent.changed": lambda w: c.ConsentChanged(
+        event_id=w.eid("consent"), participant_id="p-dewi", consent_to_share=True
     ),
     "phase.entered": lambda w: c.PhaseEntered(
         event_id=w.eid("phase"),

@@ -319,6 +319,9 @@ def _arbitrary(draw: Draw, walk: Walk, eid: str) -> c.Command:
         "story.communicated": {"audience": "a", "channel": "c", "summary": "s"},
         "team.abandoned": {"reason": "r"},
         "participant.erased": {"participant_id": pid},
+        "sponsor.assigned": {"sponsor_id": "sub-s"},
+        "facilitator.handed_over": {"facilitator": "f", "facilitator_id": "sub-f"},
+        "consent.changed": {"participant_id": pid, "consent_to_share": draw(st.booleans())},
         "phase.entered": {"phase": draw(st.integers(1, 7)), "name": "n"},
         "reflection.opened": {"earliest": walk.now, "latest": walk.now},
         "reflection.reminder_due": {"latest": walk.now},
@@ -413,7 +416,7 @@ def test_team_size_phase_order_and_versions_hold_after_every_step(history: Histo
         assert after["phase"] >= before["phase"]
         assert sum(after["participants"].values()) <= rules.MAX_TEAM
         assert not set(after["erased"]) & {p for p, on in after["participants"].items() if on}
-        if before["status"] is not Status.ACTIVE and step.cmd.type != "participant.erased":
+        if before["status"] is not Status.ACTIVE and not step.cmd.after_end:
             assert after == before
         if isinstance(step.outcome, list):
             assert step.outcome[0] is step.cmd
