@@ -55,6 +55,9 @@ class Settings:
     temporal_tls_ca: Path | None = None
     log_format: LogFormat = "console"
     webhook_url: str | None = None
+    #: Signed Standard Webhooks endpoints and what each subscribes to (``LTFLOW_WEBHOOKS``, JSON;
+    #: :func:`parse_webhooks`).
+    webhooks: tuple[WebhookEndpoint, ...] = ()
     #: HTTP API bearer tokens (``LTFLOW_API_TOKENS``, JSON): token -> {actor, scopes}.
     api_tokens: Mapping[str, Any] = field(default_factory=dict)
     #: Browser origins (the Temporal UI) allowed to call the codec server (comma-separated).
@@ -225,6 +228,7 @@ class Settings:
             temporal_tls_ca=_path(env, "LTFLOW_TEMPORAL_TLS_CA"),
             log_format=log_format,  # type: ignore[arg-type]
             webhook_url=env.get("LTFLOW_WEBHOOK_URL") or None,
+            webhooks=parse_webhooks(env.get("LTFLOW_WEBHOOKS", "")),
             api_tokens=api_tokens,
             codec_cors_origins=tuple(
                 o.strip() for o in env.get("LTFLOW_CODEC_CORS_ORIGINS", "").split(",") if o.strip()
@@ -351,7 +355,11 @@ def write_stack_record(settings: Settings, made_by: str, **where: str) -> Path:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / STACK_RECORD
     partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    partial.unlink(missing_ok=True)
+    # Readable by its owner only, like every file ltflow keeps in the data dir.
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(json.dumps(record, indent=2) + "\n")
     partial.replace(path)
     return path
 
@@ -446,3 +454,120 @@ def _duration(env: Mapping[str, str], name: str) -> timedelta | None:
         raise ValueError(
             f"{name} must be an ISO 8601 duration such as PT1H, not {text!r}."
         ) from None
+
+
+# --- outbound webhooks (issue 16): LTFLOW_WEBHOOKS ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """One signed endpoint (Standard Webhooks) and its subscriptions: event types (exact, or a
+    pattern such as ``safety_net.*``), teams (ids) and series (``case_ref`` prefix
+    ``series-<id>-``). An empty filter takes everything; teams and series together take a
+    team that either names."""
+
+    name: str
+    url: str
+    secret: str = field(repr=False)
+    types: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    series: tuple[str, ...] = ()
+
+    def takes(self, type_: str, team_id: str, case_ref: str | None) -> bool:
+        """Whether a notification of this type, for this team, goes to this endpoint."""
+        from fnmatch import fnmatchcase
+
+        if self.types and not any(fnmatchcase(type_, pattern) for pattern in self.types):
+            return False
+        if not (self.teams or self.series):
+            return True
+        in_series = case_ref is not None and any(
+            case_ref.startswith(f"series-{series}-") for series in self.series
+        )
+        return team_id in self.teams or in_series
+
+
+_ENDPOINT_KEYS = {"name", "url", "secret", "types", "teams", "series"}
+
+
+def parse_webhooks(text: str) -> tuple[WebhookEndpoint, ...]:
+    """``LTFLOW_WEBHOOKS``: a JSON list of ``{name, url, secret, types?, teams?, series?}``.
+    Anything wrong is a ``ValueError`` with a sentence naming the endpoint and the field."""
+    if not text.strip():
+        return ()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"LTFLOW_WEBHOOKS is not valid JSON: {exc.msg}.") from None
+    if not isinstance(raw, list):
+        raise ValueError("LTFLOW_WEBHOOKS must be a JSON list of endpoints {name, url, secret}.")
+    endpoints = tuple(_endpoint(i, item) for i, item in enumerate(raw, start=1))
+    names = [e.name for e in endpoints]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise ValueError(f"LTFLOW_WEBHOOKS names endpoint {duplicate!r} twice.")
+    return endpoints
+
+
+def _endpoint(number: int, item: object) -> WebhookEndpoint:
+    where = f"LTFLOW_WEBHOOKS endpoint {number}"
+    if not isinstance(item, dict):
+        raise ValueError(f"{where} must be an object {{name, url, secret}}.")
+    unknown = sorted(set(item) - _ENDPOINT_KEYS)
+    if unknown:
+        raise ValueError(f"{where} has unknown fields: {', '.join(unknown)}.")
+    name = item.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where} needs a name.")
+    where = f"{where} ({name!r})"
+    url = item.get("url")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")) or " " in url:
+        raise ValueError(f"{where}: url must be an http:// or https:// address.")
+    secret = item.get("secret")
+    if not isinstance(secret, str) or not _is_webhook_secret(secret):
+        raise ValueError(
+            f"{where}: secret must be a Standard Webhooks secret ('whsec_' and base64 bytes)."
+        )
+    lists = {key: _strings(where, key, item.get(key)) for key in ("types", "teams", "series")}
+    _check_types(where, lists["types"])
+    _check_teams(where, lists["teams"])
+    return WebhookEndpoint(name=name.strip(), url=url, secret=secret, **lists)
+
+
+def _strings(where: str, key: str, value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(s, str) and s.strip() for s in value):
+        raise ValueError(f"{where}: {key} must be a list of non-empty strings.")
+    return tuple(s.strip() for s in value)
+
+
+def _is_webhook_secret(secret: str) -> bool:
+    import base64
+    import binascii
+
+    body = secret.removeprefix("whsec_")
+    try:
+        return secret.startswith("whsec_") and len(base64.b64decode(body, validate=True)) >= 16
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _check_types(where: str, patterns: tuple[str, ...]) -> None:
+    from fnmatch import fnmatchcase
+
+    from ltflow.aggregates.vocabulary import ALL_TYPES
+
+    for pattern in patterns:
+        if not any(fnmatchcase(name, pattern) for name in ALL_TYPES):
+            raise ValueError(f"{where}: types names no event type: {pattern!r}.")
+
+
+def _check_teams(where: str, teams: tuple[str, ...]) -> None:
+    from uuid import UUID
+
+    for team in teams:
+        try:
+            UUID(team)
+        except ValueError:
+            raise ValueError(f"{where}: teams must be team ids (UUIDs), not {team!r}.") from None

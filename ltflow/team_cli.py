@@ -130,6 +130,7 @@ def _read_body(text: str) -> Any:
 
 async def _team(args: argparse.Namespace, settings: Settings) -> int:
     from ltflow.aggregates import vocabulary as v
+    from ltflow.privacy.keys import key_store_for
     from ltflow.workflows.client import LtflowClient
     from ltflow.workflows.runtime import temporal_client
 
@@ -142,15 +143,21 @@ async def _team(args: argparse.Namespace, settings: Settings) -> int:
     )
     event = v.parse_sender_event(body) if args.team_command == "send" else None
     team_id = team_ref(args.team) if hasattr(args, "team") else None
-    async with temporal_client(settings) as client:
-        ltflow = LtflowClient(client, settings.task_queue)
-        if convene is not None:
-            summary = await ltflow.open_team(convene, actor=args.actor)
-        elif event is not None and team_id is not None:
-            summary = await ltflow.send(team_id, event, actor=args.actor)
-        else:
-            assert team_id is not None
-            summary = await ltflow.summary(team_id)
+    # Personal fields are encrypted before they enter Temporal: with the installation's keys.
+    keys = key_store_for(settings) if event is not None and type(event).personal else None
+    try:
+        async with temporal_client(settings) as client:
+            ltflow = LtflowClient(client, settings.task_queue, keys=keys)
+            if convene is not None:
+                summary = await ltflow.open_team(convene, actor=args.actor)
+            elif event is not None and team_id is not None:
+                summary = await ltflow.send(team_id, event, actor=args.actor)
+            else:
+                assert team_id is not None
+                summary = await ltflow.summary(team_id)
+    finally:
+        if keys is not None:
+            keys.close()
     if args.json:
         print(summary.model_dump_json())
     else:

@@ -231,10 +231,13 @@ async def get_team(
         return error_response(request, late, 504 if isinstance(late, ViewBehindError) else None)
 
     def present() -> str:
-        view = team_detail.load(doc)
+        stored = team_detail.load(doc)
+        # The view keeps personal fields encrypted: decrypted here (``[erased]`` once a key is
+        # gone), before the policy decides what this caller sees of them.
+        view = team_detail.open_view(stored, ctx.client.keys)
         seen = team_as_seen(ctx, view, viewer, accessor)
-        # Shown whole (the team, auditors): the stored JSON as it is, not dumped again.
-        return doc if seen is view else seen.model_dump_json()
+        # Shown whole and nothing to decrypt: the stored JSON as it is, not dumped again.
+        return doc if seen is stored else seen.model_dump_json()
 
     # One thread hop for parsing, the policy, the access log and the answer.
     try:

@@ -52,7 +52,8 @@ def list_actions(
     theme: Theme = None,
     view_id: ViewId = None,
 ) -> list[ActionView]:
-    """Every safety net with owner, due date and status (open, overdue, done), soonest due first.
+    """Every safety net with owner, due date and status (open, overdue, done, or ended: left
+    open when its team ended), soonest due first.
     A team shows by its ``view_id``; its id, case reference and title, and owners by name, only
     to those inside the team (and auditors); ``team_id`` and ``owner`` match nothing else.
     Scope ``teams:read``."""

@@ -148,7 +148,8 @@ async def serve(
             await stack.enter_async_context(Worker(client, task_queue=settings.task_queue))
         app = create_app(
             settings,
-            client=LtflowClient(client, settings.task_queue),
+            # The event store's participant keys: personal fields enter Temporal encrypted.
+            client=LtflowClient(client, settings.task_queue, keys=events.keys),
             views=views,
             tokens=registry,
             projections=projections,

@@ -24,6 +24,7 @@ from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.config import Settings, write_stack_record
 from ltflow.demo import narrative
 from ltflow.eventstore.application import LearningTeams, StoredFact
+from ltflow.privacy.keys import key_store_for
 from ltflow.projections.cross_team import view_ids_for
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import workflow_id_for
@@ -108,7 +109,14 @@ async def run_demo(settings: Settings, out: Print = print) -> bool:
 
 
 async def _run_case(client: Client, settings: Settings, out: Print) -> UUID:
-    ltflow = LtflowClient(client, settings.task_queue)
+    keys = key_store_for(settings)  # personal fields enter Temporal encrypted
+    try:
+        return await _send_case(LtflowClient(client, settings.task_queue, keys=keys), settings, out)
+    finally:
+        keys.close()
+
+
+async def _send_case(ltflow: LtflowClient, settings: Settings, out: Print) -> UUID:
     case_ref = f"DEMO-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     started = time.monotonic()
     convene = parse_convene(

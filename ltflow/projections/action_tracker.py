@@ -35,7 +35,8 @@ from ltflow.projections.team_models import SafetyNetView, TeamDetailView
 if TYPE_CHECKING:
     from ltflow.projections.store import ViewStore
 
-ActionStatus = Literal["open", "overdue", "done"]
+#: ``ended``: still open when its team was closed or abandoned (no longer anyone's to do).
+ActionStatus = Literal["open", "overdue", "done", "ended"]
 
 
 class ActionView(BaseModel):
@@ -61,14 +62,17 @@ class ActionView(BaseModel):
     outcome: str | None = None
 
 
-def action_status(net: SafetyNetView, today: date) -> ActionStatus:
-    """``done``, ``overdue`` (open and due before today) or ``open``."""
-    return _status(net.status == "done", net.due, today)
+def action_status(net: SafetyNetView, today: date, team_status: str = "active") -> ActionStatus:
+    """``done``, ``ended`` (not done when its team ended), ``overdue`` (open and due before
+    today) or ``open``."""
+    return _status(net.status == "done", net.due, today, team_status)
 
 
-def _status(done: bool, due: date | None, today: date) -> ActionStatus:
+def _status(done: bool, due: date | None, today: date, team_status: str) -> ActionStatus:
     if done:
         return "done"
+    if team_status != "active":
+        return "ended"
     return "overdue" if due is not None and due < today else "open"
 
 
@@ -131,8 +135,9 @@ PROJECTION = TeamProjection(
 
 _STATUS_SQL: dict[str, str] = {
     "done": "done = 1",
-    "overdue": "done = 0 AND due IS NOT NULL AND due < ?",
-    "open": "done = 0 AND (due IS NULL OR due >= ?)",
+    "ended": "done = 0 AND team_status <> 'active'",
+    "overdue": "done = 0 AND team_status = 'active' AND due IS NOT NULL AND due < ?",
+    "open": "done = 0 AND team_status = 'active' AND (due IS NULL OR due >= ?)",
 }
 
 
@@ -153,7 +158,7 @@ def list_actions(
     params: list[object] = []
     if status is not None:
         where.append(_STATUS_SQL[status])
-        if status != "done":
+        if status in ("open", "overdue"):
             params.append(today.isoformat())
     equal, values = equal_filters(
         (("owner", owner), ("theme", theme), ("team_id", None if team_id is None else str(team_id)))
@@ -189,7 +194,7 @@ def _view(fields: dict[str, object], seen: Seen, today: date) -> ActionView:
         fields["owner"] = THE_OWNER
     due_text = fields["due"]
     due = date.fromisoformat(str(due_text)) if due_text else None
-    status = _status(bool(fields.pop("done")), due, today)
+    status = _status(bool(fields.pop("done")), due, today, str(fields["team_status"]))
     return ActionView.model_validate(
         {
             **fields,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
-from ltflow.aggregates.state import ERASED_FINGERPRINT
+from ltflow.aggregates.state import ERASED_FINGERPRINT as ERASED
 from ltflow.projections.base import Row, Table, TeamProjection, equal_filters, month_of, where_sql
 from ltflow.projections.cross_team import ViewIds
 from ltflow.projections.team_models import TeamDetailView
@@ -55,9 +55,14 @@ class LibraryEntryView(LibraryEntry):
     view_id: str
 
 
+def has_entry(view: TeamDetailView) -> bool:
+    """Whether the team is in the library (it has communicated a story)."""
+    return bool(view.stories)
+
+
 def library_entry(view: TeamDetailView) -> LibraryEntry | None:
     """The team's library entry, or None while it has communicated no story. Pure."""
-    if not view.stories:
+    if not has_entry(view):
         return None
     first = min(s.communicated_at for s in view.stories)
     return LibraryEntry(
@@ -70,10 +75,11 @@ def library_entry(view: TeamDetailView) -> LibraryEntry | None:
         learning_points=[
             LibraryLearningPoint(kind=lp.kind, text=lp.text) for lp in view.learning_points
         ],
+        # An erased participant's perspective leaves the library, consent or not.
         perspectives=[
             p.perspective
             for p in view.perspectives
-            if p.consent_to_share and p.perspective != ERASED_FINGERPRINT
+            if p.consent_to_share and p.perspective != ERASED
         ],
     )
 
@@ -104,6 +110,9 @@ PROJECTION = TeamProjection(
     table=TABLE,
     rows=library_rows,
     description="communicated stories and learning points by theme, consented perspectives only",
+    # Consented perspectives are shown as text: derived from the fold with them decrypted.
+    personal=("perspectives",),
+    personal_if=has_entry,
 )
 
 

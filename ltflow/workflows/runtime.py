@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 
 from ltflow.aggregates.errors import LtflowError
 from ltflow.config import Settings
+from ltflow.store.sqlite import private_file
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
 from ltflow.workflows.plugin import LtflowPlugin
 
@@ -107,6 +108,9 @@ async def temporal_client(
             dev_server_database_filename=str(settings.data_dir / "temporal.sqlite3"),
             dev_server_log_level="error",
         )
+    # The server made its database (it sets the schema up only in a file it makes): its
+    # histories are readable by their owner only, like every file ltflow keeps.
+    private_file(settings.data_dir / "temporal.sqlite3")
     log.info(
         "embedded Temporal dev server started",
         address=f"127.0.0.1:{settings.embedded_temporal_port}",
@@ -146,7 +150,7 @@ def _child_stdout_to(path: Path) -> Iterator[None]:
     a banner there, which would otherwise land in the middle of ``ltflow demo``'s timeline."""
     sys.stdout.flush()
     saved = os.dup(1)
-    with path.open("ab") as target:
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as target:
         os.dup2(target.fileno(), 1)
         try:
             yield

@@ -151,7 +151,7 @@ async def live(
     audit = Audit.from_settings(settings, events)
     app = create_app(
         settings,
-        client=LtflowClient(client, settings.task_queue, search_attributes=False),
+        client=LtflowClient(client, settings.task_queue, search_attributes=False, keys=events.keys),
         views=projections.runner.store,
         tokens=_registry(),
         projections=projections,

@@ -172,6 +172,6 @@ def test_every_oidc_setting_read_is_documented() -> None:
     root = Path(__file__).parents[2]
     read = set(re.findall(r"LTFLOW_OIDC_[A-Z_]+", (root / "ltflow/config.py").read_text()))
     assert len(read) == 10
-    for doc in ("README.md", "docs/access-identities.md"):
+    for doc in ("README.md", "docs/access.md"):
         documented = set(re.findall(r"LTFLOW_OIDC_[A-Z_]+", (root / doc).read_text()))
         assert read <= documented, (doc, sorted(read - documented))

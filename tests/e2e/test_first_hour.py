@@ -156,7 +156,8 @@ def test_every_command_reads_what_ltflow_dev_wrote(term: Terminal, dev: Dev) -> 
     record = json.loads((data / "stack.json").read_text())
     assert record["settings"]["LTFLOW_ENCRYPT_AT_REST"] == "1"
     assert record["settings"]["LTFLOW_EMBEDDED_TEMPORAL_PORT"] == str(dev.temporal_port)
-    assert stat.S_IMODE((data / "dev.token").stat().st_mode) == 0o600
+    for private in ("dev.token", "stack.json", "temporal.log"):
+        assert stat.S_IMODE((data / private).stat().st_mode) == 0o600, private
     assert not any("Temporal CLI" in line for line in dev.said)  # no banner on dev's screen
 
     for line in readme_lines():  # the README's lines, as written
