@@ -126,7 +126,12 @@ def private_file(path: Path) -> None:
     in it when it is new, and its write-ahead log and shared-memory files with it (SQLite gives
     those the mode of the database file when it makes them)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if not path.exists():
+        # Only a file that is not there yet is opened: closing any descriptor of a database
+        # file drops every POSIX lock this process holds on it, so a process that has it open
+        # already (``ltflow dev``: the API's and the activities' stores) would lose its locks,
+        # and another process closing last would delete the write-ahead log under it.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
         if name.exists() and name.stat().st_mode & 0o077:
             os.chmod(name, 0o600)
