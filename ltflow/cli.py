@@ -230,6 +230,7 @@ async def _team(args: argparse.Namespace, settings: Settings) -> int:
     from ltflow.aggregates import vocabulary as v
     from ltflow.privacy.keys import key_store_for
     from ltflow.workflows.client import LtflowClient
+    from ltflow.workflows.naming import workflow_ids_for
     from ltflow.workflows.runtime import temporal_client
 
     # Parsed once, here, before anything connects: bad input changes nothing.
@@ -244,7 +245,9 @@ async def _team(args: argparse.Namespace, settings: Settings) -> int:
     keys = key_store_for(settings) if event is not None and type(event).personal else None
     try:
         async with temporal_client(settings) as client:
-            ltflow = LtflowClient(client, settings.task_queue, keys=keys)
+            ltflow = LtflowClient(
+                client, settings.task_queue, keys=keys, workflow_ids=workflow_ids_for(settings)
+            )
             if convene is not None:
                 summary = await ltflow.open_team(convene, actor=args.actor)
             elif event is not None:
@@ -269,10 +272,12 @@ async def _repair(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
 
     from ltflow.workflows.client import LtflowClient
+    from ltflow.workflows.naming import workflow_ids_for
     from ltflow.workflows.runtime import temporal_client
 
     async with temporal_client(settings) as client:
-        result = await LtflowClient(client, settings.task_queue).repair(args.team_id)
+        ltflow = LtflowClient(client, settings.task_queue, workflow_ids=workflow_ids_for(settings))
+        result = await ltflow.repair(args.team_id)
     if args.json:
         print(json.dumps(asdict(result), default=str))
     else:
