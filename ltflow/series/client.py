@@ -16,6 +16,7 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionExecutionStartWorkflow,
+    ScheduleActionResult,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleBackfill,
@@ -52,6 +53,7 @@ class SlotRecord(BaseModel):
     runs)."""
 
     scheduled_at: datetime
+    started_at: datetime
     workflow_id: str
     result: ConveneSlotResult | None = None
 
@@ -62,6 +64,7 @@ class SeriesInfo(BaseModel):
     series: SeriesDefinition
     paused: bool
     note: str | None = None
+    #: The next slots (none while paused).
     next_runs: list[datetime]
     recent: list[SlotRecord]
 
@@ -186,16 +189,19 @@ class SeriesClient:
         action = described.schedule.action
         assert isinstance(action, ScheduleActionStartWorkflow)
         [series] = await self.client.data_converter.decode(list(action.args), [SeriesDefinition])
-        recent = [await self._slot(a.scheduled_at, a.action) for a in described.info.recent_actions]
+        recent = [await self._slot(a) for a in described.info.recent_actions]
+        paused = described.schedule.state.paused
         return SeriesInfo(
             series=series,
-            paused=described.schedule.state.paused,
+            paused=paused,
             note=described.schedule.state.note,
-            next_runs=list(described.info.next_action_times),
+            # A paused Schedule still lists its spec's times; none of them will run.
+            next_runs=[] if paused else list(described.info.next_action_times),
             recent=sorted(recent, key=lambda s: s.scheduled_at),
         )
 
-    async def _slot(self, at: datetime, action: Any) -> SlotRecord:
+    async def _slot(self, taken: ScheduleActionResult) -> SlotRecord:
+        action = taken.action
         assert isinstance(action, ScheduleActionExecutionStartWorkflow)
         handle = self.client.get_workflow_handle_for(
             SeriesConveneWorkflow.run, action.workflow_id, run_id=action.first_execution_run_id
@@ -207,7 +213,12 @@ class SeriesClient:
                 result = await handle.result()
             except Exception:  # a failed slot shows without a result; its history says why
                 result = None
-        return SlotRecord(scheduled_at=at, workflow_id=action.workflow_id, result=result)
+        return SlotRecord(
+            scheduled_at=taken.scheduled_at,
+            started_at=taken.started_at,
+            workflow_id=action.workflow_id,
+            result=result,
+        )
 
     async def _call(self, series_id: str, call: Any) -> Any:
         try:

@@ -145,7 +145,7 @@ def sponsor_event(series: SeriesDefinition) -> v.SponsorAssigned | None:
 
 def _problem(field: str, problem: str) -> InvalidEventError:
     return InvalidEventError(
-        f"The series is invalid at '{field}': {problem}.",
+        f"The series is invalid at '{field}': {problem.rstrip('.')}.",
         field=field,
         problems=[{"field": field, "problem": problem}],
     )
@@ -154,16 +154,20 @@ def _problem(field: str, problem: str) -> InvalidEventError:
 def _from_validation(exc: ValidationError) -> InvalidEventError:
     errors = exc.errors(include_url=False, include_input=False)
     problems = [
-        {
-            "field": ".".join(str(p) for p in e["loc"]),
-            "problem": e["msg"].removeprefix("Value error, "),
-        }
+        {"field": _field(e["loc"]), "problem": e["msg"].removeprefix("Value error, ")}
         for e in errors
     ]
     first = problems[0]
     error = _problem(first["field"], first["problem"])
     error.details["problems"] = problems
     return error
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts[:1] == ["rhythm"] and parts[1:2] and parts[1] in ("every", "monthly", "calendar"):
+        del parts[1]  # the union's tag is the rhythm's kind, no field of it
+    return ".".join(parts)
 
 
 def parse_series(data: Any, *, floor: timedelta, now: datetime) -> SeriesDefinition:

@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from temporalio.client import ScheduleCalendarSpec, ScheduleIntervalSpec, ScheduleRange
 
 #: How far ahead an ``every`` rhythm of days or weeks without an end is written out.
@@ -52,14 +52,19 @@ class Every(_Rhythm):
     #: For weeks: the first team falls on this weekday on or after the start.
     weekday: Weekday | None = None
 
-    @model_validator(mode="after")
-    def _possible(self) -> Every:
-        if self.every <= timedelta(0):
+    @field_validator("every")
+    @classmethod
+    def _possible(cls, every: timedelta) -> timedelta:
+        if every <= timedelta(0):
             raise ValueError("every must be a positive duration")
-        if self.every.microseconds:
+        if every.microseconds:
             raise ValueError("every must be whole seconds")
-        if self.every >= DAY and self.every % DAY:
+        if every >= DAY and every % DAY:
             raise ValueError("every must be whole days (or weeks), or shorter than a day")
+        return every
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Every:
         if self.every < DAY and (self.at is not None or self.weekday is not None):
             raise ValueError("at and weekday apply to rhythms of whole days or weeks")
         if self.weekday is not None and self.every % timedelta(days=7):
@@ -118,14 +123,15 @@ class Calendar(_Rhythm):
     year: list[Range] = Field(default_factory=list)
     day_of_week: list[Range] = Field(default_factory=lambda: [Range(start=0, end=6)])
 
-    @model_validator(mode="after")
-    def _in_limits(self) -> Calendar:
-        for name, (low, high) in _LIMITS.items():
-            for rng in getattr(self, name):
-                top = rng.end if rng.end is not None else rng.start
-                if rng.start < low or top > high:
-                    raise ValueError(f"{name} must lie between {low} and {high}")
-        return self
+    @field_validator(*_LIMITS)
+    @classmethod
+    def _in_limits(cls, ranges: list[Range], info: ValidationInfo) -> list[Range]:
+        low, high = _LIMITS[str(info.field_name)]
+        for rng in ranges:
+            top = rng.end if rng.end is not None else rng.start
+            if rng.start < low or top > high:
+                raise ValueError(f"{info.field_name} must lie between {low} and {high}")
+        return ranges
 
     def allowed(self, name: str) -> set[int]:
         ranges: list[Range] = getattr(self, name)
