@@ -9,7 +9,6 @@ field; nothing is scheduled.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -19,16 +18,14 @@ from ltflow.aggregates import vocabulary as v
 from ltflow.aggregates.bounds import human
 from ltflow.aggregates.errors import InvalidEventError
 from ltflow.series import rhythm as r
+from ltflow.series.refs import SERIES_ID, case_ref_for, parse_case_ref, slot_label
 
-SERIES_ID = r"[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?"
-_CASE_REF = re.compile(
-    rf"^series-(?P<id>{SERIES_ID})-(?P<slot>\d{{4}}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?Z)$"
-)
 #: The actor of everything a series records: its teams' opening, invitations and sponsor.
 ACTOR_PREFIX = "series:"
 #: The example slot a template is validated with (any slot gives the same judgement).
 _EXAMPLE_SLOT = datetime(2026, 1, 1, tzinfo=UTC)
 Overlap = Literal["skip", "allow"]
+__all__ = ["SERIES_ID", "SeriesDefinition", "case_ref_for", "parse_case_ref", "slot_label"]
 
 
 class _Model(BaseModel):
@@ -97,27 +94,6 @@ def actor_for(series_id: str) -> str:
 def schedule_id_for(series_id: str) -> str:
     """The Schedule of a series: its id carries the series id."""
     return f"ltflow-series-{series_id}"
-
-
-def slot_label(slot: datetime) -> str:
-    """``2026-12-07T13:00Z``: the slot in UTC, to the minute (seconds only when it has them)."""
-    utc = slot.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ" if utc.second else "%Y-%m-%dT%H:%MZ")
-
-
-def case_ref_for(series_id: str, slot: datetime) -> str:
-    """The case of the team a slot convenes; the team id derives from it, so opening it again
-    (a retry, a catch-up, a backfill) finds the same team."""
-    return f"series-{series_id}-{slot_label(slot)}"
-
-
-def parse_case_ref(case_ref: str) -> tuple[str, datetime] | None:
-    """The series id and slot of a series' case, or None for any other case."""
-    match = _CASE_REF.match(case_ref)
-    if match is None:
-        return None
-    slot = match["slot"].replace("Z", ":00Z" if match["slot"].count(":") == 1 else "Z")
-    return match["id"], datetime.fromisoformat(slot)
 
 
 def convene_for(series: SeriesDefinition, slot: datetime) -> v.TeamConvened:
