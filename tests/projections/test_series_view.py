@@ -38,7 +38,8 @@ def test_a_series_shows_its_teams_phases_and_learning_across_them(
     assert [t.team_id for t in overview.history] == [first_id, second_id]
     assert [t.slot for t in overview.history] == [DEC_7, second_slot]
     assert [int(t.phase) for t in overview.history] == [6, 1]
-    assert overview.by_phase == {"6": 1, "1": 1} and overview.by_status == {"active": 2}
+    assert overview.by_phase == {"6": 1, "1": 1}
+    assert overview.by_status == {"active": 2}
     assert (overview.keep, overview.change) == (1, 1)
     assert [lp.text for lp in overview.history[0].learning_points] == [
         "Colleagues double-check each other at night",
@@ -50,7 +51,8 @@ def test_a_series_shows_its_teams_phases_and_learning_across_them(
     assert "Fiona" not in overview.model_dump_json()
 
     detail = get_team_detail(views, first_id)
-    assert detail is not None and detail.series_id == "ward-5"
+    assert detail is not None
+    assert detail.series_id == "ward-5"
     assert series_view.series_overview(views, "ward-6").teams == 1
     assert series_view.series_overview(views, "ward-7").teams == 0
 
@@ -63,4 +65,5 @@ def test_a_case_that_only_looks_like_a_series_belongs_to_none(
         team_id = TeamDriver(app, clock, case).convene()
         runner.catch_up()
         detail = get_team_detail(views, team_id)
-        assert detail is not None and detail.series_id is None
+        assert detail is not None
+        assert detail.series_id is None
