@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -173,3 +176,18 @@ def test_the_floor_of_dev_allows_seconds_and_the_start_defaults_to_now() -> None
     definition = parse_series(series_body(), floor=DEV_POLICY_FLOOR, now=NOW)
     assert definition.start == NOW
     assert definition.rhythm.every == timedelta(seconds=2)
+
+
+async def test_the_worked_example_of_the_docs_runs_as_they_say(series: SeriesClient) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "rhythm.md").read_text()
+    block = next(b for b in text.split("```json")[1:] if '"ward-5-monthly"' in b)
+    body = json.loads(block.split("```")[0])
+    body["series_id"] = f"ward-5-monthly-{uuid.uuid4().hex[:6]}"  # the dev server is shared
+    info, _ = await series.create(parse_series(body, floor=DEFAULT_POLICY_FLOOR, now=NOW))
+    assert [r.astimezone(UTC).strftime("%d %b %H:%M") for r in info.next_runs[:4]] == [
+        "05 Jan 13:00",
+        "02 Feb 13:00",
+        "02 Mar 13:00",
+        "06 Apr 12:00",
+    ]
+    assert {r.astimezone(AMSTERDAM).strftime("%a %H:%M") for r in info.next_runs} == {"Tue 14:00"}
