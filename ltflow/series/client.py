@@ -8,7 +8,7 @@ its state. Nothing else keeps a copy; :meth:`SeriesClient.show` reads it back wi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -69,12 +69,12 @@ class SeriesInfo(BaseModel):
     recent: list[SlotRecord]
 
 
-def schedule_of(series: SeriesDefinition, task_queue: str, *, paused: bool = False) -> Schedule:
+def schedule_of(series: SeriesDefinition, task_queue: str, now: datetime) -> Schedule:
     """The Schedule of a series: the rhythm as calendars in its time zone, the definition as
-    the action's one argument."""
-    assert series.start is not None
+    the action's one argument. A series without a start starts ``now``."""
     tz = r.zone(series.time_zone)
-    calendars, intervals = r.calendars_of(series.rhythm, tz, series.start, series.end)
+    start = series.start or now.replace(microsecond=0)
+    calendars, intervals = r.calendars_of(series.rhythm, tz, start, series.end)
     return Schedule(
         action=ScheduleActionStartWorkflow(
             SeriesConveneWorkflow.run,
@@ -86,7 +86,7 @@ def schedule_of(series: SeriesDefinition, task_queue: str, *, paused: bool = Fal
             calendars=calendars,
             intervals=intervals,
             time_zone_name=series.time_zone,
-            start_at=series.start,
+            start_at=start,
             end_at=series.end,
         ),
         # In order, one at a time: a backfill of several slots convenes them oldest first, so
@@ -94,7 +94,7 @@ def schedule_of(series: SeriesDefinition, task_queue: str, *, paused: bool = Fal
         policy=SchedulePolicy(
             overlap=ScheduleOverlapPolicy.BUFFER_ALL, catchup_window=CATCHUP_WINDOW
         ),
-        state=ScheduleState(paused=paused, note="paused" if paused else None),
+        state=ScheduleState(),
     )
 
 
@@ -113,7 +113,7 @@ class SeriesClient:
         another definition under the same id is ``idempotency_conflict``."""
         try:
             await self.client.create_schedule(
-                series.schedule_id, schedule_of(series, self.task_queue)
+                series.schedule_id, schedule_of(series, self.task_queue, datetime.now(UTC))
             )
         except ScheduleAlreadyRunningError:
             existing = await self.show(series.series_id)
@@ -133,7 +133,7 @@ class SeriesClient:
         await self.show(series.series_id)  # unknown: not_found, before anything changes
 
         def change(current: ScheduleUpdateInput) -> ScheduleUpdate:
-            new = schedule_of(series, self.task_queue)
+            new = schedule_of(series, self.task_queue, datetime.now(UTC))
             new.state = current.description.schedule.state
             return ScheduleUpdate(schedule=new)
 

@@ -147,7 +147,8 @@ def _field(loc: tuple[int | str, ...]) -> str:
 
 
 def parse_series(data: Any, *, floor: timedelta, now: datetime) -> SeriesDefinition:
-    """Validate a series body; ``now`` is the start when it names none."""
+    """Validate a series body; ``now`` stands for the start when it names none (the series then
+    starts when it is created, and a repeat of the same body is the same series)."""
     try:
         series = SeriesDefinition.model_validate(data)
     except ValidationError as exc:
@@ -157,11 +158,10 @@ def parse_series(data: Any, *, floor: timedelta, now: datetime) -> SeriesDefinit
     except ValueError as exc:
         raise _problem("time_zone", str(exc)) from None
     start = series.start or now.replace(microsecond=0)
-    series = series.model_copy(update={"start": start})
     if series.end is not None and series.end <= start:
         raise _problem("end", "the end must lie after the start")
     _check_template(series, floor)
-    _check_rhythm(series, tz, floor)
+    _check_rhythm(series, tz, floor, start)
     return series
 
 
@@ -187,9 +187,8 @@ def _first_field(exc: InvalidEventError) -> str | None:
     return str(problems[0]["field"]) if problems else None
 
 
-def _check_rhythm(series: SeriesDefinition, tz: Any, floor: timedelta) -> None:
-    rhythm, start = series.rhythm, series.start
-    assert start is not None
+def _check_rhythm(series: SeriesDefinition, tz: Any, floor: timedelta, start: datetime) -> None:
+    rhythm = series.rhythm
     if isinstance(rhythm, r.Every):
         if rhythm.every < floor:
             raise _problem("rhythm.every", f"a series convenes at most every {human(floor)} here")

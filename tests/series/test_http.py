@@ -148,6 +148,16 @@ async def test_a_facilitator_creates_a_series_whose_teams_show_in_its_read_model
     assert len(kept.json()) >= 2
 
 
+async def test_the_same_body_without_a_start_again_is_the_same_series(live: Live) -> None:
+    body = series_body(rhythm={"kind": "every", "every": "P1D", "at": "14:00"})
+    first = await live.http.post("/series", json=body, headers=auth("service"))
+    assert first.status_code == 201, first.text
+    again = await live.http.post("/series", json=body, headers=auth("service"))
+    assert again.status_code == 200, again.text
+    assert again.json()["next_runs"] == first.json()["next_runs"]
+    await live.http.delete(f"/series/{body['series_id']}", headers=auth("service"))
+
+
 async def test_a_person_without_a_convening_role_cannot_create_a_series(live: Live) -> None:
     body = series_body()
     refused = await live.http.post("/series", json=body, headers=auth("anna"))

@@ -172,9 +172,10 @@ def test_bad_series_input_names_the_field(case: str, changes: dict[str, Any], fi
     assert raised.value.details["field"].startswith(field), raised.value.details
 
 
-def test_the_floor_of_dev_allows_seconds_and_the_start_defaults_to_now() -> None:
+def test_the_floor_of_dev_allows_seconds_and_a_series_without_a_start_keeps_none() -> None:
+    # It starts when it is created; a repeat of the same body is the same series.
     definition = parse_series(series_body(), floor=DEV_POLICY_FLOOR, now=NOW)
-    assert definition.start == NOW
+    assert definition.start is None
     assert definition.rhythm.every == timedelta(seconds=2)
 
 
