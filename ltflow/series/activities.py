@@ -35,11 +35,18 @@ def _teams() -> LtflowClient:
     return LtflowClient(activity.client(), activity.info().task_queue)
 
 
-async def _summary(teams: LtflowClient, team_id: UUID) -> TeamSummary | None:
+_UNREADABLE = "unreadable"
+
+
+async def _summary(teams: LtflowClient, team_id: UUID) -> TeamSummary | str | None:
+    """The team's summary; None when it does not exist; ``unreadable`` when it exists but does
+    not answer (its workflow stopped: ``ltflow team repair``)."""
     try:
         return await teams.summary(team_id)
     except TeamNotFoundError:
         return None
+    except LtflowError:
+        return _UNREADABLE
 
 
 def team_of(series_id: str, slot: datetime) -> UUID:
@@ -54,8 +61,9 @@ class SeriesActivities:
         """The series' latest earlier team if it is still active before session 1, else None.
 
         A slot whose own team exists is never held back (a backfill over it opens nothing and
-        skips nothing). The earlier slots are those the Schedule lists as its recent actions
-        (Temporal keeps the last ten), newest first; a slot without a team was skipped."""
+        skips nothing), and a team that does not answer holds nothing back. The earlier slots
+        are those the Schedule lists as its recent actions (Temporal keeps the last ten), newest
+        first; a slot without a team was skipped."""
         teams, series = _teams(), slot.series
         if await _summary(teams, team_of(series.series_id, slot.slot)) is not None:
             return None
@@ -69,6 +77,8 @@ class SeriesActivities:
             found = await _summary(teams, team_of(series.series_id, at))
             if found is None:
                 continue
+            if not isinstance(found, TeamSummary):
+                return None  # a team that cannot answer holds no slot back
             if found.status is Status.ACTIVE and found.phase <= Phase.SESSION_ONE:
                 return BlockingTeam(
                     team_id=found.team_id, case_ref=found.case_ref, phase=int(found.phase)
