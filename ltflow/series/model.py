@@ -121,7 +121,7 @@ def sponsor_event(series: SeriesDefinition) -> v.SponsorAssigned | None:
 
 def _problem(field: str, problem: str) -> InvalidEventError:
     return InvalidEventError(
-        f"The series is invalid at '{field}': {problem.rstrip('.')}.",
+        f"The series is invalid{f' at {field!r}' if field else ''}: {problem.rstrip('.')}.",
         field=field,
         problems=[{"field": field, "problem": problem}],
     )

@@ -207,6 +207,25 @@ async def test_bad_input_is_422_with_the_field_and_schedules_nothing(
     assert not await live.scheduled(body["series_id"])
 
 
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'"a series"'])
+async def test_a_body_that_is_no_series_object_is_422(live: Live, content: bytes) -> None:
+    response = await live.http.post(
+        "/series",
+        content=content,
+        headers={**auth("service"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_event"
+
+
+async def test_openapi_shows_the_series_body(live: Live) -> None:
+    spec = (await live.http.get("/openapi.json")).json()
+    for method, path in (("post", "/series"), ("put", "/series/{series_id}")):
+        body = spec["paths"][path][method]["requestBody"]["content"]["application/json"]
+        assert body["schema"] == {"$ref": "#/components/schemas/SeriesDefinition"}
+    assert "rhythm" in spec["components"]["schemas"]["SeriesDefinition"]["properties"]
+
+
 async def test_a_bad_pause_or_backfill_changes_nothing(live: Live) -> None:
     body = series_body(start="2030-01-01T00:00:00Z")
     assert (await live.http.post("/series", json=body, headers=auth("service"))).status_code == 201
