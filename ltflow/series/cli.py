@@ -17,7 +17,7 @@ from typing import Any
 from ltflow.aggregates.actors import actor_problem
 from ltflow.aggregates.errors import InvalidEventError
 from ltflow.config import Settings
-from ltflow.series.client import SeriesClient, SeriesInfo
+from ltflow.series.client import SeriesClient, SeriesInfo, SlotRecord
 from ltflow.series.model import parse_series
 
 OK, FAILED, USAGE = 0, 1, 2
@@ -136,9 +136,25 @@ def _print(args: argparse.Namespace, infos: list[SeriesInfo], what: str | None) 
         print(f"series {infos[0].series.series_id}: {what}")
     for info in infos:
         print(_line(info))
+        if args.series_command == "show":
+            for slot in info.recent:
+                print(f"    {_slot(slot)}")
     if not infos:
         print("No series.")
     return OK
+
+
+def _slot(slot: SlotRecord) -> str:
+    result = slot.result
+    if result is None:
+        return f"{slot.scheduled_at.isoformat()}  running (or failed: see its workflow)"
+    if result.blocked_by is not None:
+        held = result.blocked_by
+        return (
+            f"{slot.scheduled_at.isoformat()}  skipped: {held.case_ref} is still in phase "
+            f"{held.phase}"
+        )
+    return f"{slot.scheduled_at.isoformat()}  {result.outcome}: team {result.team_id}"
 
 
 def _line(info: SeriesInfo) -> str:

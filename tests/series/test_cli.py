@@ -44,7 +44,10 @@ async def test_create_show_pause_resume_backfill_list_and_delete(
         recent = json.loads(out)["recent"]
         return [r for r in recent if r["result"] and r["result"]["outcome"] == "opened"]
 
-    await eventually(opened)
+    [first] = (await eventually(opened))[:1]
+    code, out, err = await ltflow(capsys, "show", sid)
+    assert code == 0, err
+    assert f"opened: team {first['result']['team_id']}" in out
     code, out, err = await ltflow(capsys, "pause", sid, "--note", "ward closed")
     assert code == 0, err
     assert "paused (ward closed)" in out
