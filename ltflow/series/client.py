@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
@@ -37,6 +38,7 @@ from ltflow.series.model import SeriesDefinition, schedule_id_for
 from ltflow.series.payloads import ConveneSlotResult
 from ltflow.series.workflow import SeriesConveneWorkflow
 
+log = structlog.get_logger("ltflow.series")
 #: Slots missed while the worker or server was down are still convened within this window.
 CATCHUP_WINDOW = timedelta(days=7)
 _PREFIX = schedule_id_for("")
@@ -179,10 +181,13 @@ class SeriesClient:
         found = []
         async for listed in await self.client.list_schedules():
             if listed.id.startswith(_PREFIX):
+                series_id = listed.id.removeprefix(_PREFIX)
                 try:
-                    found.append(await self.show(listed.id.removeprefix(_PREFIX)))
+                    found.append(await self.show(series_id))
                 except SeriesNotFoundError:
                     continue  # deleted since it was listed
+                except Exception as exc:  # one unreadable series must not hide the others
+                    log.warning("series unreadable", series_id=series_id, error=type(exc).__name__)
         return sorted(found, key=lambda info: info.series.series_id)
 
     async def _info(self, described: ScheduleDescription) -> SeriesInfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -56,7 +57,13 @@ async def test_create_show_pause_resume_backfill_list_and_delete(
     assert code == 0, err
     assert "running" in out
     code, out, err = await ltflow(
-        capsys, "backfill", sid, "--start", start.isoformat(), "--end", at_seconds(0).isoformat()
+        capsys,
+        "backfill",
+        sid,
+        "--start",
+        start.isoformat(),
+        "--end",
+        (start + timedelta(seconds=1)).isoformat(),
     )
     assert code == 0, err
     assert "backfill requested" in out

@@ -12,15 +12,19 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from ltflow.api import create_app
 from ltflow.api.auth import Principal, TokenRegistry
 from ltflow.api.server import running
+from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
 from ltflow.projections.service import ProjectionService
+from ltflow.series.client import SeriesClient
 from ltflow.series.model import schedule_id_for
-from tests.series.conftest import at_seconds, eventually, series_body
+from ltflow.workflows.plugin import LtflowPlugin
+from tests.series.conftest import at_seconds, eventually, parse, series_body
 from tests.workflows.conftest import Stack, make_stack_factory
 
 RW = frozenset({"events:write", "teams:read"})
@@ -249,3 +253,31 @@ async def test_a_bad_pause_or_backfill_changes_nothing(live: Live) -> None:
     assert unknown.status_code == 404
     assert unknown.json()["code"] == "not_found"
     await live.http.delete(f"/series/{sid}", headers=auth("service"))
+
+
+async def test_a_series_this_deployment_cannot_read_does_not_hide_the_others(
+    live: Live, tmp_path: Path
+) -> None:
+    # Written by a client with another payload key: its definition cannot be decoded here.
+    alien_settings = Settings(data_dir=tmp_path / "alien", task_queue="alien")
+    alien = SeriesClient(
+        Client(live.stack.client.service_client, plugins=[LtflowPlugin(alien_settings)]), "alien"
+    )
+    theirs = parse(series_body(start="2031-01-01T00:00:00Z"))
+    await alien.create(theirs)
+    ours = series_body(start="2031-01-01T00:00:00Z")
+    try:
+        assert (
+            await live.http.post("/series", json=ours, headers=auth("service"))
+        ).status_code == 201
+
+        async def listed() -> list[str]:
+            response = await live.http.get("/series", headers=auth("service"))
+            assert response.status_code == 200, response.text
+            ids = [s["series"]["series_id"] for s in response.json()]
+            return ids if ours["series_id"] in ids else []
+
+        assert theirs.series_id not in await eventually(listed)
+    finally:
+        await alien.delete(theirs.series_id)
+        await live.http.delete(f"/series/{ours['series_id']}", headers=auth("service"))
