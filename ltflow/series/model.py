@@ -1,8 +1,9 @@
 """The series definition: a template and a rhythm, validated once where it enters.
 
 :func:`parse_series` judges a body the way a team's opening is judged: the template as a
-``team.convened`` (with the deployment's policy floor), each default participant as a
-``participant.invited``, the sponsor as a ``sponsor.assigned``, the rhythm as something that
+``team.convened`` (with the deployment's policy floor), the default participants with the fields
+of a ``participant.invited`` (each id and each identity once), the sponsor with those of a
+``sponsor.assigned``, the rhythm as something that
 can fall on a date between the start and the end. Bad input raises ``invalid_event`` naming the
 field; nothing is scheduled.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ltflow.aggregates import vocabulary as v
 from ltflow.aggregates.bounds import human
@@ -71,8 +72,8 @@ class SeriesDefinition(_Model):
     sponsor: SeriesSponsor | None = None
     rhythm: r.Rhythm
     time_zone: str = "Europe/Amsterdam"
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: v.Moment | None = None
+    end: v.Moment | None = None
     #: ``skip``: no new team while the series' previous team is still before session 1.
     overlap: Overlap = "skip"
     #: Who created or last changed it (the caller's actor).
@@ -176,10 +177,16 @@ def _check_template(series: SeriesDefinition, floor: timedelta) -> None:
         field = str(exc.details.get("field") or _first_field(exc) or "")
         raise _problem(f"template.{field}".rstrip("."), exc.message) from None
     seen: set[str] = set()
+    subjects: set[str] = set()
     for number, participant in enumerate(series.participants):
         if participant.participant_id in seen:
             raise _problem(f"participants.{number}.participant_id", "a participant is listed twice")
+        if participant.subject is not None and participant.subject in subjects:
+            # One identity is one participant of a team (the rulebook would refuse the invite).
+            raise _problem(f"participants.{number}.subject", "an identity is listed twice")
         seen.add(participant.participant_id)
+        if participant.subject is not None:
+            subjects.add(participant.subject)
 
 
 def _first_field(exc: InvalidEventError) -> str | None:

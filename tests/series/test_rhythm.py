@@ -153,6 +153,17 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         "participants.1.participant_id",
     ),
     (
+        "an identity twice",
+        {
+            "participants": [
+                {"participant_id": "p1", "role": "a", "subject": "s"},
+                {"participant_id": "p2", "role": "b", "subject": "s"},
+            ]
+        },
+        "participants.1.subject",
+    ),
+    ("a start in the year 3000", {"start": "3000-01-01T00:00:00Z"}, "start"),
+    (
         "a participant without a role",
         {"participants": [{"participant_id": "p1"}]},
         "participants.0.role",
