@@ -31,6 +31,7 @@ from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.api import create_app
 from ltflow.api.server import running
 from ltflow.config import Settings
+from ltflow.privacy.keyring import new_key
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.plugin import LtflowPlugin
@@ -95,7 +96,7 @@ async def run(smoke: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         env = await common.file_backed_dev_server(data / "temporal.sqlite3")
-        settings = Settings(data_dir=data, task_queue="bench-http")
+        settings = Settings(data_dir=data, task_queue="bench-http", view_id_key=new_key())
         client = Client(env.client.service_client, plugins=[LtflowPlugin(settings)])
         views = ViewStore.from_settings(settings)
         ltflow = LtflowClient(client, settings.task_queue)

@@ -139,6 +139,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return OK if asyncio.run(run_demo(settings)) else FAILED
     if args.command in ("api", "dev"):
         from ltflow.api.server import serve
+        from ltflow.projections.cross_team import MissingViewIdKeyError, view_ids_for
+
+        try:  # before anything starts: 'ltflow api' without the key says so and stops
+            view_ids_for(settings, create=args.command == "dev")
+        except MissingViewIdKeyError as exc:
+            print(f"ltflow: {exc}", file=sys.stderr)
+            return USAGE
 
         if args.command == "dev":
             settings = settings.with_changes(
@@ -223,6 +230,7 @@ def _read_body(text: str) -> Any:
 
 async def _team(args: argparse.Namespace, settings: Settings) -> int:
     from ltflow.aggregates import vocabulary as v
+    from ltflow.privacy.keys import key_store_for
     from ltflow.workflows.client import LtflowClient
     from ltflow.workflows.runtime import temporal_client
 
@@ -234,14 +242,20 @@ async def _team(args: argparse.Namespace, settings: Settings) -> int:
         else None
     )
     event = v.parse_sender_event(body) if args.team_command == "send" else None
-    async with temporal_client(settings) as client:
-        ltflow = LtflowClient(client, settings.task_queue)
-        if convene is not None:
-            summary = await ltflow.open_team(convene, actor=args.actor)
-        elif event is not None:
-            summary = await ltflow.send(args.team_id, event, actor=args.actor)
-        else:
-            summary = await ltflow.summary(args.team_id)
+    # Personal fields are encrypted before they enter Temporal: with the installation's keys.
+    keys = key_store_for(settings) if event is not None and type(event).personal else None
+    try:
+        async with temporal_client(settings) as client:
+            ltflow = LtflowClient(client, settings.task_queue, keys=keys)
+            if convene is not None:
+                summary = await ltflow.open_team(convene, actor=args.actor)
+            elif event is not None:
+                summary = await ltflow.send(args.team_id, event, actor=args.actor)
+            else:
+                summary = await ltflow.summary(args.team_id)
+    finally:
+        if keys is not None:
+            keys.close()
     if args.json:
         print(summary.model_dump_json())
     else:

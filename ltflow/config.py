@@ -5,6 +5,7 @@ Nothing else in ltflow reads ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -12,14 +13,26 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from limits import RateLimitItem, parse
 
+from ltflow.access.policy import ORG_ROLES, OrgRole
 from ltflow.aggregates.bounds import DEFAULT_POLICY_FLOOR, MAX_POLICY_DURATION, MIN_POLICY_FLOOR
 
 EventStoreKind = Literal["sqlite", "postgres"]
 LogFormat = Literal["console", "json"]
 T = TypeVar("T", int, float)
+
+#: The organisation roles an identity provider's claims may give a person
+#: (``LTFLOW_OIDC_ROLE_MAP``): the policy's, less ``service``, which no person is.
+PERSON_ROLES: frozenset[str] = ORG_ROLES - {OrgRole.SERVICE.value}
+#: Signature algorithms an OpenID Connect access token may use: public-key ones only, so a
+#: token can never be "signed" with ``none`` or with a shared secret guessed from the JWKS.
+OIDC_ALGORITHMS: frozenset[str] = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+DEFAULT_OIDC_ALGORITHMS = ("RS256", "ES256")
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,9 @@ class Settings:
     temporal_tls_ca: Path | None = None
     log_format: LogFormat = "console"
     webhook_url: str | None = None
+    #: Signed Standard Webhooks endpoints and what each subscribes to (``LTFLOW_WEBHOOKS``, JSON;
+    #: :func:`parse_webhooks`).
+    webhooks: tuple[WebhookEndpoint, ...] = ()
     #: HTTP API bearer tokens (``LTFLOW_API_TOKENS``, JSON): token -> {actor, scopes}.
     api_tokens: Mapping[str, Any] = field(default_factory=dict)
     #: Browser origins (the Temporal UI) allowed to call the codec server (comma-separated).
@@ -73,6 +89,30 @@ class Settings:
     body_timeout: float = 10.0
     #: Seconds a client has to send a request line and headers (``LTFLOW_HEADER_TIMEOUT``).
     header_timeout: float = 10.0
+    #: OpenID Connect access tokens for people (``LTFLOW_OIDC_*``, :mod:`ltflow.api.identity`):
+    #: the issuer (unset: no OIDC) and the audience its tokens must name for this API.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    #: The issuer's key set; unset: the ``jwks_uri`` of its discovery document
+    #: (``<issuer>/.well-known/openid-configuration``).
+    oidc_jwks_url: str | None = None
+    oidc_algorithms: tuple[str, ...] = DEFAULT_OIDC_ALGORITHMS
+    #: Which claims give the subject (the actor), the display name and the roles (a dotted path
+    #: such as ``realm_access.roles``), and which claim values give which organisation roles.
+    oidc_subject_claim: str = "sub"
+    oidc_name_claim: str = "name"
+    oidc_roles_claim: str = "roles"
+    oidc_role_map: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+    oidc_leeway: float = 30.0
+    #: Seconds the issuer has to answer for its discovery document or key set.
+    oidc_timeout: float = 3.0
+    # --- cross-team views (issue 21) ------------------------------------------------------
+    #: The key of the opaque team ids the cross-team views show (``LTFLOW_VIEW_ID_KEY``, base64
+    #: of 32 bytes). Unset: the data dir's ``view.id.key``, which only ``ltflow dev`` and
+    #: ``ltflow demo`` make; without either the API refuses to start
+    #: (:mod:`ltflow.projections.cross_team`).
+    view_id_key: str | None = None
 
     def __post_init__(self) -> None:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
@@ -95,6 +135,54 @@ class Settings:
         ):
             if not 0 < seconds <= 3600:
                 raise ValueError(f"{name} must be seconds between 0 and 3600, not {seconds}.")
+        self._check_oidc()
+
+    def _check_oidc(self) -> None:
+        """Refuse an OpenID Connect configuration that cannot work or would trust too much."""
+        if self.oidc_issuer is None:
+            if self.oidc_audience is not None or self.oidc_jwks_url is not None:
+                raise ValueError(
+                    "LTFLOW_OIDC_AUDIENCE and LTFLOW_OIDC_JWKS_URL need LTFLOW_OIDC_ISSUER: "
+                    "set the issuer whose tokens the API accepts."
+                )
+            return
+        check_oidc_url(self.oidc_issuer, "LTFLOW_OIDC_ISSUER")
+        if self.oidc_jwks_url is not None:
+            check_oidc_url(self.oidc_jwks_url, "LTFLOW_OIDC_JWKS_URL")
+        if not self.oidc_audience or not self.oidc_audience.strip():
+            raise ValueError(
+                "LTFLOW_OIDC_AUDIENCE is required with LTFLOW_OIDC_ISSUER: the audience the "
+                "issuer puts in tokens meant for this API (without it, a token for any other "
+                "application of the issuer would be accepted)."
+            )
+        algorithms = set(self.oidc_algorithms)
+        if not algorithms or not algorithms <= OIDC_ALGORITHMS:
+            raise ValueError(
+                f"LTFLOW_OIDC_ALGORITHMS must name public-key algorithms among "
+                f"{sorted(OIDC_ALGORITHMS)}, not {sorted(algorithms)}."
+            )
+        for name, claim in (
+            ("LTFLOW_OIDC_SUBJECT_CLAIM", self.oidc_subject_claim),
+            ("LTFLOW_OIDC_NAME_CLAIM", self.oidc_name_claim),
+            ("LTFLOW_OIDC_ROLES_CLAIM", self.oidc_roles_claim),
+        ):
+            if not claim or any(not part.strip() for part in claim.split(".")):
+                raise ValueError(f"{name} must name a claim (a dotted path), not {claim!r}.")
+        for value, roles in self.oidc_role_map.items():
+            unknown = sorted(set(roles) - PERSON_ROLES)
+            if not value or unknown:
+                raise ValueError(
+                    f"LTFLOW_OIDC_ROLE_MAP maps {value!r} to roles a person cannot hold "
+                    f"{unknown}; known: {sorted(PERSON_ROLES)}."
+                )
+        if not 0 <= self.oidc_leeway <= 300:
+            raise ValueError(
+                f"LTFLOW_OIDC_LEEWAY must be seconds between 0 and 300, not {self.oidc_leeway}."
+            )
+        if not 0 < self.oidc_timeout <= 30:
+            raise ValueError(
+                f"LTFLOW_OIDC_TIMEOUT must be seconds between 0 and 30, not {self.oidc_timeout}."
+            )
 
     @property
     def policy_floor(self) -> timedelta:
@@ -137,6 +225,7 @@ class Settings:
             temporal_tls_ca=_path(env, "LTFLOW_TEMPORAL_TLS_CA"),
             log_format=log_format,  # type: ignore[arg-type]
             webhook_url=env.get("LTFLOW_WEBHOOK_URL") or None,
+            webhooks=parse_webhooks(env.get("LTFLOW_WEBHOOKS", "")),
             api_tokens=api_tokens,
             codec_cors_origins=tuple(
                 o.strip() for o in env.get("LTFLOW_CODEC_CORS_ORIGINS", "").split(",") if o.strip()
@@ -153,6 +242,20 @@ class Settings:
             max_read_waits=_number(env, "LTFLOW_MAX_READ_WAITS", int, 32),
             body_timeout=_number(env, "LTFLOW_BODY_TIMEOUT", float, 10.0),
             header_timeout=_number(env, "LTFLOW_HEADER_TIMEOUT", float, 10.0),
+            oidc_issuer=env.get("LTFLOW_OIDC_ISSUER", "").strip() or None,
+            oidc_audience=env.get("LTFLOW_OIDC_AUDIENCE", "").strip() or None,
+            oidc_jwks_url=env.get("LTFLOW_OIDC_JWKS_URL", "").strip() or None,
+            oidc_algorithms=tuple(
+                a.strip() for a in env.get("LTFLOW_OIDC_ALGORITHMS", "").split(",") if a.strip()
+            )
+            or DEFAULT_OIDC_ALGORITHMS,
+            oidc_subject_claim=env.get("LTFLOW_OIDC_SUBJECT_CLAIM", "").strip() or "sub",
+            oidc_name_claim=env.get("LTFLOW_OIDC_NAME_CLAIM", "").strip() or "name",
+            oidc_roles_claim=env.get("LTFLOW_OIDC_ROLES_CLAIM", "").strip() or "roles",
+            oidc_role_map=_role_map(env.get("LTFLOW_OIDC_ROLE_MAP", "")),
+            oidc_leeway=_number(env, "LTFLOW_OIDC_LEEWAY", float, 30.0),
+            oidc_timeout=_number(env, "LTFLOW_OIDC_TIMEOUT", float, 3.0),
+            view_id_key=env.get("LTFLOW_VIEW_ID_KEY") or None,
         )
 
     def with_changes(self, **changes: object) -> Settings:
@@ -165,6 +268,11 @@ class Settings:
     @property
     def event_mac_key_file(self) -> Path:
         return self.data_dir / "event.mac.key"
+
+    @property
+    def view_id_key_file(self) -> Path:
+        """The opaque view ids' key that ``ltflow dev``/``demo`` keep in their data dir."""
+        return self.data_dir / "view.id.key"
 
     @property
     def payload_key_file(self) -> Path:
@@ -202,6 +310,51 @@ def parse_limit(text: str, name: str) -> RateLimitItem:
         ) from None
 
 
+def check_oidc_url(url: str, name: str) -> None:
+    """Raise ``ValueError`` unless ``url`` may serve OpenID Connect keys: HTTPS, or plain HTTP
+    on this machine only (tests, a provider beside the API), since a key set fetched in the
+    clear can be replaced on the way."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return
+    if parts.scheme == "http" and _is_loopback(host):
+        return
+    raise ValueError(
+        f"{name} must be an https:// URL (http:// only on a loopback address), not {url!r}."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _role_map(text: str) -> dict[str, tuple[str, ...]]:
+    """``LTFLOW_OIDC_ROLE_MAP``: a JSON object of claim value -> role or list of roles."""
+    if not text.strip():
+        return {}
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"LTFLOW_OIDC_ROLE_MAP is not valid JSON: {exc.msg}.") from None
+    if not isinstance(config, dict):
+        raise ValueError("LTFLOW_OIDC_ROLE_MAP must be a JSON object: claim value -> roles.")
+    roles: dict[str, tuple[str, ...]] = {}
+    for value, target in config.items():
+        names = [target] if isinstance(target, str) else target
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(
+                f"LTFLOW_OIDC_ROLE_MAP must map {value!r} to a role or a list of roles."
+            )
+        roles[value] = tuple(names)
+    return roles
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     text = env.get(name, "").strip()
     return Path(text) if text else None
@@ -231,3 +384,120 @@ def _duration(env: Mapping[str, str], name: str) -> timedelta | None:
         raise ValueError(
             f"{name} must be an ISO 8601 duration such as PT1H, not {text!r}."
         ) from None
+
+
+# --- outbound webhooks (issue 16): LTFLOW_WEBHOOKS ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """One signed endpoint (Standard Webhooks) and its subscriptions: event types (exact, or a
+    pattern such as ``safety_net.*``), teams (ids) and series (``case_ref`` prefix
+    ``series-<id>-``). An empty filter takes everything; teams and series together take a
+    team that either names."""
+
+    name: str
+    url: str
+    secret: str = field(repr=False)
+    types: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    series: tuple[str, ...] = ()
+
+    def takes(self, type_: str, team_id: str, case_ref: str | None) -> bool:
+        """Whether a notification of this type, for this team, goes to this endpoint."""
+        from fnmatch import fnmatchcase
+
+        if self.types and not any(fnmatchcase(type_, pattern) for pattern in self.types):
+            return False
+        if not (self.teams or self.series):
+            return True
+        in_series = case_ref is not None and any(
+            case_ref.startswith(f"series-{series}-") for series in self.series
+        )
+        return team_id in self.teams or in_series
+
+
+_ENDPOINT_KEYS = {"name", "url", "secret", "types", "teams", "series"}
+
+
+def parse_webhooks(text: str) -> tuple[WebhookEndpoint, ...]:
+    """``LTFLOW_WEBHOOKS``: a JSON list of ``{name, url, secret, types?, teams?, series?}``.
+    Anything wrong is a ``ValueError`` with a sentence naming the endpoint and the field."""
+    if not text.strip():
+        return ()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"LTFLOW_WEBHOOKS is not valid JSON: {exc.msg}.") from None
+    if not isinstance(raw, list):
+        raise ValueError("LTFLOW_WEBHOOKS must be a JSON list of endpoints {name, url, secret}.")
+    endpoints = tuple(_endpoint(i, item) for i, item in enumerate(raw, start=1))
+    names = [e.name for e in endpoints]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise ValueError(f"LTFLOW_WEBHOOKS names endpoint {duplicate!r} twice.")
+    return endpoints
+
+
+def _endpoint(number: int, item: object) -> WebhookEndpoint:
+    where = f"LTFLOW_WEBHOOKS endpoint {number}"
+    if not isinstance(item, dict):
+        raise ValueError(f"{where} must be an object {{name, url, secret}}.")
+    unknown = sorted(set(item) - _ENDPOINT_KEYS)
+    if unknown:
+        raise ValueError(f"{where} has unknown fields: {', '.join(unknown)}.")
+    name = item.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where} needs a name.")
+    where = f"{where} ({name!r})"
+    url = item.get("url")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")) or " " in url:
+        raise ValueError(f"{where}: url must be an http:// or https:// address.")
+    secret = item.get("secret")
+    if not isinstance(secret, str) or not _is_webhook_secret(secret):
+        raise ValueError(
+            f"{where}: secret must be a Standard Webhooks secret ('whsec_' and base64 bytes)."
+        )
+    lists = {key: _strings(where, key, item.get(key)) for key in ("types", "teams", "series")}
+    _check_types(where, lists["types"])
+    _check_teams(where, lists["teams"])
+    return WebhookEndpoint(name=name.strip(), url=url, secret=secret, **lists)
+
+
+def _strings(where: str, key: str, value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(s, str) and s.strip() for s in value):
+        raise ValueError(f"{where}: {key} must be a list of non-empty strings.")
+    return tuple(s.strip() for s in value)
+
+
+def _is_webhook_secret(secret: str) -> bool:
+    import base64
+    import binascii
+
+    body = secret.removeprefix("whsec_")
+    try:
+        return secret.startswith("whsec_") and len(base64.b64decode(body, validate=True)) >= 16
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _check_types(where: str, patterns: tuple[str, ...]) -> None:
+    from fnmatch import fnmatchcase
+
+    from ltflow.aggregates.vocabulary import ALL_TYPES
+
+    for pattern in patterns:
+        if not any(fnmatchcase(name, pattern) for name in ALL_TYPES):
+            raise ValueError(f"{where}: types names no event type: {pattern!r}.")
+
+
+def _check_teams(where: str, teams: tuple[str, ...]) -> None:
+    from uuid import UUID
+
+    for team in teams:
+        try:
+            UUID(team)
+        except ValueError:
+            raise ValueError(f"{where}: teams must be team ids (UUIDs), not {team!r}.") from None

@@ -510,3 +510,51 @@ def check_erase(state: TeamState, cmd: v.ParticipantErased, _at: datetime) -> li
             f"'{cmd.participant_id}' was never on this team.", participant_id=cmd.participant_id
         )
     return []
+
+
+# --- reminders for every deadline (issue 16) ----------------------------------------------------
+
+
+@rule(v.SessionReminderDue)
+def check_session_reminder(
+    state: TeamState, cmd: v.SessionReminderDue, _at: datetime
+) -> list[v.Command]:
+    """Only a session still scheduled at that time, and not yet held, is reminded of."""
+    session = state.sessions.get(cmd.session)
+    if session is None or session.scheduled_at != cmd.at:
+        raise _violated(
+            f"Session {cmd.session} is not scheduled at {cmd.at.isoformat()}.",
+            session=cmd.session,
+        )
+    if session.started_at is not None or session.completed_at is not None:
+        raise _violated(f"Session {cmd.session} has already taken place.", session=cmd.session)
+    return []
+
+
+@rule(v.ReflectionPromptDue, v.FollowUpEndingDue)
+def check_window_reminder(state: TeamState, cmd: v.Command, _at: datetime) -> list[v.Command]:
+    """A prompt during the processing time, or a reminder before the follow-up ends: the
+    phase is the rule (the follow-up must have started for the latter)."""
+    if isinstance(cmd, v.FollowUpEndingDue):
+        _require_follow_up(state)
+    return []
+
+
+@rule(v.SafetyNetReminderDue, v.SafetyNetOverdue, v.SafetyNetEscalated)
+def check_safety_net_deadline(
+    state: TeamState,
+    cmd: v.SafetyNetReminderDue | v.SafetyNetOverdue | v.SafetyNetEscalated,
+    _at: datetime,
+) -> list[v.Command]:
+    """Only an open safety net with that due date is reminded of, overdue or escalated."""
+    _require_safety_net(state, cmd.safety_net_id)
+    if state.safety_nets[cmd.safety_net_id]:
+        raise _violated(
+            f"Safety net '{cmd.safety_net_id}' is completed.", safety_net_id=cmd.safety_net_id
+        )
+    if state.safety_net_due.get(cmd.safety_net_id) != cmd.due:
+        raise _violated(
+            f"Safety net '{cmd.safety_net_id}' is not due on {cmd.due.isoformat()}.",
+            safety_net_id=cmd.safety_net_id,
+        )
+    return []

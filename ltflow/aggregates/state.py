@@ -9,7 +9,7 @@ update validators) hold identical copies without the workflow ever importing ``e
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -76,6 +76,8 @@ class TeamState(BaseModel):
     relations: dict[str, str] = Field(default_factory=dict)
     #: safety net id -> its owner's subject, where the owner has one.
     owner_ids: dict[str, str] = Field(default_factory=dict)
+    #: safety net id -> its due date, where it has one (the timers remind and escalate by it).
+    safety_net_due: dict[str, date] = Field(default_factory=dict)
 
     @property
     def active_participants(self) -> list[str]:
@@ -248,6 +250,8 @@ def _safety_net(s: TeamState, e: v.SafetyNetDefined, _: datetime) -> None:
     s.safety_nets[e.safety_net_id] = False
     if e.owner_id is not None:
         s.owner_ids[e.safety_net_id] = e.owner_id
+    if e.due is not None:
+        s.safety_net_due[e.safety_net_id] = e.due
 
 
 @folds(v.SafetyNetCompleted)
@@ -328,3 +332,16 @@ def _review_due(s: TeamState, e: v.ReviewDue, _: datetime) -> None:
 )
 def _nothing(_s: TeamState, _e: v.Command, _: datetime) -> None:
     """Events that are part of the record but change nothing the rules look at."""
+
+
+@folds(
+    v.SessionReminderDue,
+    v.ReflectionPromptDue,
+    v.SafetyNetReminderDue,
+    v.SafetyNetOverdue,
+    v.SafetyNetEscalated,
+    v.FollowUpEndingDue,
+)
+def _deadline_reminded(_s: TeamState, _e: v.Command, _: datetime) -> None:
+    """A reminder is part of the record; the timers know it fired by its event id (a slot's id
+    is stable), so the state has nothing more to hold."""

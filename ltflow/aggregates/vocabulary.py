@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Callable
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias, Union
@@ -26,6 +28,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -40,6 +43,52 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Ref = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\s/]+$"),
+]
+#: Marks a personal field's value as encrypted with its participant's key (``ltflow.privacy``).
+ENCRYPTED_PREFIX = "ltflow-pii:v1:"
+_ENCRYPTED = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+
+
+def _personal(max_plain: int) -> Callable[[str], str]:
+    """The check of a personal field: plain text of at most ``max_plain`` characters, or its
+    encrypted form (the prefix and base64 of nonce, ciphertext and tag), which senders never
+    write: the client encrypts before the event leaves it, and the store checks the result."""
+    # UTF-8 takes at most 4 bytes a character; AES-GCM adds a 12-byte nonce and a 16-byte tag.
+    max_encrypted = len(ENCRYPTED_PREFIX) + 4 * -(-(4 * max_plain + 28) // 3)
+
+    def check(value: str) -> str:
+        if not value.startswith(ENCRYPTED_PREFIX):
+            if len(value) > max_plain:
+                raise PydanticCustomError(
+                    "string_too_long",
+                    "String should have at most {max_length} characters",
+                    {"max_length": max_plain},
+                )
+            return value
+        if len(value) > max_encrypted or not _ENCRYPTED.match(value[len(ENCRYPTED_PREFIX) :]):
+            raise PydanticCustomError(
+                "encrypted_invalid",
+                "A value starting with '{prefix}' must be one ltflow encrypted",
+                {"prefix": ENCRYPTED_PREFIX},
+            )
+        return value
+
+    return check
+
+
+#: Personal text and names: as senders give them, or encrypted by the client (senders see the
+#: plain limit in the schema; the encrypted form's bound is checked by ``_personal``).
+PersonalText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1),
+    AfterValidator(_personal(20_000)),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 20_000}),
+]
+PersonalName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1),
+    AfterValidator(_personal(200)),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200}),
 ]
 #: A business time a sender gives: aware, in the years 1900-2999 (:mod:`ltflow.aggregates.bounds`).
 Moment = Annotated[AwareDatetime, AfterValidator(bounds.within_era)]
@@ -224,7 +273,7 @@ class ParticipantInvited(Sent):
     personal = ("display_name",)
     late = ("subject", "relation")
     participant_id: Ref
-    display_name: Name | None = None
+    display_name: PersonalName | None = None
     role: Name
     #: The participant's identity (stable subject), so they can send their own input. None for
     #: someone without an account (a patient, family, temporary staff): the facilitator then
@@ -239,7 +288,7 @@ class ParticipantWithdrawn(Sent):
     phases = ALL_PHASES
     personal = ("reason",)
     participant_id: Ref
-    reason: Text | None = None
+    reason: PersonalText | None = None
 
 
 class ScopeConfirmed(Sent):
@@ -259,7 +308,7 @@ class PerspectiveShared(Sent):
     phases = frozenset({Phase.SESSION_ONE})
     personal = ("perspective",)
     participant_id: Ref
-    perspective: Text
+    perspective: PersonalText
     consent_to_share: bool
 
 
@@ -282,7 +331,7 @@ class ReflectionNoted(Sent):
     phases = frozenset({Phase.PROCESSING_TIME})
     personal = ("note",)
     participant_id: Ref
-    note: Text
+    note: PersonalText
 
 
 class SessionStarted(Sent):
@@ -464,6 +513,68 @@ class FollowUpEnded(Timed):
     type: Literal["follow_up.ended"] = "follow_up.ended"
     phases = frozenset({Phase.FOLLOW_UP})
     outcome: Literal["criteria_met", "period_ended"]
+
+
+# --- reminders for every deadline (issue 16): recorded by the timers, after the ones above ------
+
+#: Phases in which a safety net is open and its due date can come.
+WHILE_SAFETY_NETS_OPEN = frozenset({Phase.SAFETY_NETS, Phase.FOLLOW_UP, Phase.COMMUNICATE})
+
+
+class SessionReminderDue(Timed):
+    """The day before a scheduled session (sessions 1 and 2, and later ones in session 2's
+    phase); a rescheduled session is reminded again for its new time."""
+
+    type: Literal["session.reminder_due"] = "session.reminder_due"
+    phases = UNTIL_SESSION_TWO
+    session: int = Field(ge=1, le=50)
+    at: AwareDatetime
+
+
+class ReflectionPromptDue(Timed):
+    """Participants are prompted to note a reflection, halfway through the processing time
+    (between session 1's end and the earliest start of session 2)."""
+
+    type: Literal["reflection.prompt_due"] = "reflection.prompt_due"
+    phases = frozenset({Phase.PROCESSING_TIME})
+    earliest: AwareDatetime
+
+
+class SafetyNetReminderDue(Timed):
+    """The day before an open safety net's due date."""
+
+    type: Literal["safety_net.reminder_due"] = "safety_net.reminder_due"
+    phases = WHILE_SAFETY_NETS_OPEN
+    safety_net_id: Ref
+    due: date
+
+
+class SafetyNetOverdue(Timed):
+    """An open safety net's due date has passed (the day after it begins)."""
+
+    type: Literal["safety_net.overdue"] = "safety_net.overdue"
+    phases = WHILE_SAFETY_NETS_OPEN
+    safety_net_id: Ref
+    due: date
+
+
+class SafetyNetEscalated(Timed):
+    """A safety net still open a week after it fell overdue is escalated to the sponsor (the
+    team's sponsor at that moment, None when it has none: the facilitator is told then)."""
+
+    type: Literal["safety_net.escalated"] = "safety_net.escalated"
+    phases = WHILE_SAFETY_NETS_OPEN
+    safety_net_id: Ref
+    due: date
+    sponsor_id: Ref | None = None
+
+
+class FollowUpEndingDue(Timed):
+    """A reminder before the follow-up period ends."""
+
+    type: Literal["follow_up.ending_due"] = "follow_up.ending_due"
+    phases = frozenset({Phase.FOLLOW_UP})
+    ends: AwareDatetime
 
 
 # --- derived from the declarations above --------------------------------------------------------

@@ -23,10 +23,12 @@ from ltflow.api import (
 from ltflow.api.auth import TokenRegistry, registry_for
 from ltflow.api.context import ApiContext, utc_now
 from ltflow.api.errors import install_error_handlers
+from ltflow.api.identity import IdentityVerifier
 from ltflow.api.metrics import Metrics
 from ltflow.api.middleware import RequestObserver
 from ltflow.api.throttle import RateLimits
 from ltflow.config import Settings
+from ltflow.projections.cross_team import ViewIds, view_ids_for
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
 
@@ -41,7 +43,8 @@ The HTTP API of ltflow (contract section 4). Phase events go to each team's dura
 reads come from the read models, which follow the event store within moments.
 
 Every request except `/healthz`, `/metrics` and `/openapi.json` needs `Authorization: Bearer
-<token>`; each endpoint names the scope it needs (`events:write`, `teams:read`, `audit:read`).
+<token>`: a service token, or a person's OpenID Connect access token when an issuer is
+configured. Each endpoint names the scope it needs (`events:write`, `teams:read`, `audit:read`).
 Errors are `{"code", "message", "details"}` with the contract's codes.
 """
 
@@ -56,6 +59,8 @@ def create_app(
     projections: ProjectionService | None = None,
     clock: Callable[[], datetime] = utc_now,
     metrics: Metrics | None = None,
+    identities: IdentityVerifier | None = None,
+    view_ids: ViewIds | None = None,
 ) -> FastAPI:
     """The ltflow HTTP API.
 
@@ -63,15 +68,25 @@ def create_app(
     ``settings.api_tokens`` (a mapping, see :mod:`ltflow.api.auth`); with none configured every
     request that needs a scope is answered 401. ``projections``, when the projection service
     runs in this process, is woken after each accepted event so the views follow at once.
-    ``audit`` is the audit service; its routes are added when it is given.
+    ``audit`` is the audit service; its routes are added when it is given. ``identities``
+    verifies people's OpenID Connect tokens; it defaults to the one ``settings.oidc_*``
+    configure (none without an issuer). ``view_ids`` default to the configured key's
+    (:func:`~ltflow.projections.cross_team.view_ids_for`): without one the app is not made
+    (``MissingViewIdKeyError``).
     """
+    ids = view_ids if view_ids is not None else view_ids_for(settings)
     registry = registry_for(settings, tokens)
-    if not len(registry):
+    if identities is None:
+        identities = IdentityVerifier.from_settings(settings, reserved_actors=registry.actors)
+    if identities is not None:
+        log.info("oidc identities", issuer=identities.issuer, audience=identities.audience)
+    elif not len(registry):
         log.warning("no API tokens configured: every request that needs a scope gets 401")
     context = ApiContext(
         client=client,
         views=views,
         tokens=registry,
+        view_ids=ids,
         metrics=metrics or Metrics(),
         clock=clock,
         projections=projections,
@@ -79,6 +94,7 @@ def create_app(
         policy_floor=settings.policy_floor,
         limits=RateLimits(settings.rate_limit_auth_failures, settings.rate_limit_writes),
         max_read_waits=settings.max_read_waits,
+        identities=identities,
     )
     # /docs and /redoc from assets shipped in a package (fastapi-offline), not from a CDN: the
     # docs work offline, and a page of ours loads no script from a host we do not control. The

@@ -1,19 +1,22 @@
-"""Bearer tokens with scopes: who the caller is (the ``actor`` stored with their events) and what
-they may do.
+"""Who the caller is (the ``actor`` stored with their events) and what they may do: static bearer
+tokens for services, OpenID Connect access tokens for people (:mod:`ltflow.api.identity`).
 
-Tokens come from configuration as a mapping, e.g. ``LTFLOW_API_TOKENS``::
+Service tokens come from configuration as a mapping, e.g. ``LTFLOW_API_TOKENS``::
 
     {"<token>": {"actor": "incident-system", "scopes": ["events:write", "teams:read"]},
-     "sha256:<hex digest of a token>": {"actor": "auditor", "scopes": ["audit:read"]}}
+     "sha256:<hex digest of a token>": {"actor": "audit-tool", "scopes": ["audit:read"],
+                                        "roles": ["auditor"]}}
 
 A key may be the token itself or ``sha256:`` and the hex digest of it, so the configuration need
 not hold the secret. Tokens are compared by digest, in constant time, against every configured
-one. Authorization runs before the request body is read: a caller without a valid token learns
-nothing, not even whether their JSON parses.
+one. A token that is none of them and has a JWT's shape goes to the OpenID Connect verifier when
+an issuer is configured. Authorization runs before the request body is read: a caller without a
+valid token learns nothing, not even whether their JSON parses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -27,10 +30,13 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
+from ltflow.access.policy import ORG_ROLES
 from ltflow.aggregates.actors import SYSTEM_ACTOR, actor_problem
 from ltflow.api.errors import ForbiddenError, UnauthenticatedError
+from ltflow.api.identity import AUDIT_ROLES, PERSON_SCOPES, Identity, looks_like_jwt
 
 if TYPE_CHECKING:
+    from ltflow.api.context import ApiContext
     from ltflow.api.throttle import RateLimits
 
 ApiScope = Literal["events:write", "teams:read", "audit:read"]
@@ -49,7 +55,10 @@ _HASHED = "sha256:"
 #: Documents the scheme in OpenAPI; the checking itself is done by :class:`ScopedRoute`.
 bearer_scheme = HTTPBearer(
     auto_error=False,
-    description="A token from LTFLOW_API_TOKENS, sent as 'Authorization: Bearer <token>'.",
+    description=(
+        "A service token from LTFLOW_API_TOKENS, or a person's OpenID Connect access token from "
+        "the configured issuer, sent as 'Authorization: Bearer <token>'."
+    ),
 )
 
 
@@ -81,6 +90,11 @@ class TokenRegistry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def actors(self) -> frozenset[str]:
+        """The actors of the configured tokens (no person may be recorded as one of them)."""
+        return frozenset(principal.actor for _, principal in self._entries)
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> TokenRegistry:
@@ -166,16 +180,38 @@ def _principal(spec: object) -> Principal:
         raise ValueError(
             f"The token of '{actor}' has unknown scopes {unknown}; known: {sorted(SCOPES)}."
         )
-    return Principal(actor.strip(), frozenset(scopes))
+    roles = spec.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise ValueError(f"The token of '{actor}' needs 'roles' as a list of strings.")
+    unknown = sorted(set(roles) - ORG_ROLES)
+    if unknown:
+        raise ValueError(
+            f"The token of '{actor}' has unknown roles {unknown}; known: {sorted(ORG_ROLES)}."
+        )
+    return Principal(actor.strip(), frozenset(scopes), roles=frozenset(roles))
 
 
-def authorize(request: Request, required: str | None) -> Principal | None:
-    """Check the bearer token against the app's registry and the scope a route requires, within
-    the rate limits (:mod:`ltflow.api.throttle`)."""
+def person_principal(identity: Identity) -> Principal:
+    """A person as the API sees them: every person may read teams and send events (the team
+    policy narrows both per team); auditors and privacy officers read the audit too."""
+    scopes = set(PERSON_SCOPES)
+    if identity.roles & AUDIT_ROLES:
+        scopes.add(AUDIT_READ)
+    return Principal(
+        identity.subject,
+        frozenset(scopes),
+        kind="person",
+        name=identity.name,
+        roles=identity.roles,
+    )
+
+
+async def authorize(request: Request, required: str | None) -> Principal | None:
+    """Check the bearer token (a service's, then a person's) and the scope a route requires,
+    within the rate limits (:mod:`ltflow.api.throttle`)."""
     if required is None:
         return None
-    context = request.app.state.ltflow
-    registry: TokenRegistry = context.tokens
+    context: ApiContext = request.app.state.ltflow
     limits: RateLimits = context.limits
     address = request.client.host if request.client is not None else "unknown"
     # An address over its failures is refused before its token is compared (see throttle).
@@ -183,7 +219,13 @@ def authorize(request: Request, required: str | None) -> Principal | None:
     header = request.headers.get("authorization", "")
     kind, _, token = header.partition(" ")
     token = token.strip()
-    principal = registry.authenticate(token) if kind.lower() == "bearer" else None
+    principal: Principal | None = None
+    if kind.lower() == "bearer":
+        try:
+            principal = await _authenticate(context, token)
+        except UnauthenticatedError:
+            limits.failed(address)
+            raise
     if principal is None:
         limits.failed(address)
         reason = "no bearer token was sent" if not header else "the bearer token is not valid"
@@ -194,8 +236,21 @@ def authorize(request: Request, required: str | None) -> Principal | None:
             required_scope=required,
         )
     if required == EVENTS_WRITE:
-        limits.write(token)
+        # A person's tokens change every few minutes: count their writes by who they are.
+        limits.write(token if principal.kind == "service" else f"person:{principal.actor}")
     return principal
+
+
+async def _authenticate(context: ApiContext, token: str) -> Principal | None:
+    """A static token's principal (compared in constant time), else the person a JWT names when
+    OpenID Connect is configured; None for anything else."""
+    principal = context.tokens.authenticate(token)
+    verifier = context.identities
+    if principal is not None or verifier is None or not looks_like_jwt(token):
+        return principal
+    # The key set may have to be fetched (bounded by the issuer timeout): not in the event loop.
+    identity = await asyncio.to_thread(verifier.verify, token)
+    return person_principal(identity)
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -217,7 +272,7 @@ class ScopedRoute(APIRoute):
             team_id = request.path_params.get("team_id")
             bound = {"team_id": team_id} if team_id is not None else {}
             with structlog.contextvars.bound_contextvars(**bound):
-                request.state.principal = authorize(request, required)
+                request.state.principal = await authorize(request, required)
                 return await handler(request)
 
         return authorized

@@ -1,4 +1,5 @@
-"""What the routes work with: the Temporal client, the read models, the tokens, the clock."""
+"""What the routes work with: the Temporal client, the read models, the tokens and identities,
+the clock."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from fastapi import Request
 
 from ltflow.aggregates.bounds import DEFAULT_POLICY_FLOOR
 from ltflow.api.auth import TokenRegistry
+from ltflow.api.identity import IdentityVerifier
 from ltflow.api.metrics import Metrics
 from ltflow.api.throttle import RateLimits
+from ltflow.projections.cross_team import ViewIds
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
 
@@ -34,6 +37,8 @@ class ApiContext:
     client: LtflowClient
     views: ViewStore
     tokens: TokenRegistry
+    #: The teams' opaque ids in the views across teams (``Settings.view_id_key``).
+    view_ids: ViewIds
     metrics: Metrics = field(default_factory=Metrics)
     #: Decides overdue flags and which deadlines are past (wall clock unless a test sets one).
     clock: Callable[[], datetime] = utc_now
@@ -50,6 +55,8 @@ class ApiContext:
     policy_floor: timedelta = DEFAULT_POLICY_FLOOR
     #: The rate limits per client and their counts (``Settings.rate_limit_*``).
     limits: RateLimits = field(default_factory=RateLimits)
+    #: People's OpenID Connect access tokens (``LTFLOW_OIDC_*``); None: service tokens only.
+    identities: IdentityVerifier | None = None
 
     def wake_projections(self) -> None:
         """The event store changed: let the views catch up now instead of at the next poll."""

@@ -142,9 +142,19 @@ async def get_team(
         await ctx.wait_until(caught_up)
     if not found:
         raise unknown_team(team_id)
-    view = team_detail.load(found[0])
-    seen = await asyncio.to_thread(team_as_seen, ctx, view, viewer, accessor)
-    return Response(seen.model_dump_json(), media_type="application/json")
+    doc = found[0]
+
+    def present() -> str:
+        stored = team_detail.load(doc)
+        # The view keeps personal fields encrypted: decrypted here (``[erased]`` once a key is
+        # gone), before the policy decides what this caller sees of them.
+        view = team_detail.open_view(stored, ctx.client.keys)
+        seen = team_as_seen(ctx, view, viewer, accessor)
+        # Shown whole and nothing to decrypt: the stored JSON as it is, not dumped again.
+        return doc if seen is stored else seen.model_dump_json()
+
+    # One thread hop for parsing, the policy, the access log and the answer.
+    return Response(await asyncio.to_thread(present), media_type="application/json")
 
 
 class ReadOfInput(BaseModel):

@@ -27,6 +27,7 @@ from ltflow.audit.anchorer import AnchorService
 from ltflow.audit.service import Audit
 from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
+from ltflow.projections.cross_team import view_ids_for
 from ltflow.projections.service import ProjectionService
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
@@ -113,8 +114,10 @@ async def serve(
     ``with_worker`` (``ltflow dev``) a worker too. ``run_projections=False`` leaves the views to
     a separate ``ltflow projections run`` (several API processes need only one). With no tokens
     configured and a worker here (the one-machine stack) it makes a token with every scope and
-    says it through ``on_ready``.
+    says it through ``on_ready``. The view id key is the configured one; the one-machine stack
+    makes its own in the data dir when none is configured, ``ltflow api`` refuses to start.
     """
+    view_ids = view_ids_for(settings, create=with_worker)
     registry = registry_for(settings, tokens)
     if not len(registry) and with_worker:
         registry, token = ephemeral_token()
@@ -142,11 +145,13 @@ async def serve(
             await stack.enter_async_context(Worker(client, task_queue=settings.task_queue))
         app = create_app(
             settings,
-            client=LtflowClient(client, settings.task_queue),
+            # The event store's participant keys: personal fields enter Temporal encrypted.
+            client=LtflowClient(client, settings.task_queue, keys=events.keys),
             views=views,
             tokens=registry,
             projections=projections,
             audit=audit,
+            view_ids=view_ids,
         )
         live = await stack.enter_async_context(
             running(app, host, port, header_timeout=settings.header_timeout)

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from ltflow.aggregates.errors import LtflowError, TeamNotFoundError
 from ltflow.eventstore.application import LearningTeams
-from ltflow.eventstore.decode import EventDecoder, TeamEvent
+from ltflow.eventstore.decode import EventDecoder, TeamEvent, encrypted_mapper
 from ltflow.projections.team_detail import TeamDetailView, fold_team_detail
 from ltflow.store.events import event_rows
 
@@ -50,10 +50,11 @@ class PointInTime(BaseModel):
     detail: TeamDetailView
 
 
-def team_events(app: LearningTeams, team_id: UUID) -> list[Any]:
-    """A team's stored events, decoded, in version order (raises if there are none)."""
+def team_events(app: LearningTeams, team_id: UUID, *, encrypted: bool = False) -> list[Any]:
+    """A team's stored events, decoded, in version order (raises if there are none);
+    ``encrypted``: personal fields as stored, as the read models fold them."""
     rows = event_rows(app.recorder).team_rows([str(team_id)])
-    events = EventDecoder(app.mapper).decode(rows)
+    events = EventDecoder(encrypted_mapper(app.mapper) if encrypted else app.mapper).decode(rows)
     if not events:
         raise TeamNotFoundError(f"No Learning Team with id {team_id}.", team_id=str(team_id))
     return events

@@ -24,6 +24,8 @@ from ltflow.aggregates.vocabulary import parse_convene, parse_sender_event
 from ltflow.config import Settings
 from ltflow.demo import narrative
 from ltflow.eventstore.application import LearningTeams, StoredFact
+from ltflow.privacy.keys import key_store_for
+from ltflow.projections.cross_team import view_ids_for
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import workflow_id_for
 from ltflow.workflows.plugin import LtflowPlugin
@@ -71,6 +73,8 @@ async def run_demo(settings: Settings, out: Print = print) -> bool:
         f"Embedded Temporal dev server and SQLite event store in {demo_dir} "
         "(events, personal fields and Temporal payloads encrypted).\n"
     )
+    # The demo's data dir keeps its own keys, so 'ltflow api' on it serves the views too.
+    view_ids_for(settings, create=True)
     plugin = LtflowPlugin(settings)
     async with temporal_client(settings, plugin) as client:
         async with Worker(client, task_queue=settings.task_queue):
@@ -83,7 +87,14 @@ async def run_demo(settings: Settings, out: Print = print) -> bool:
 
 
 async def _run_case(client: Client, settings: Settings, out: Print) -> UUID:
-    ltflow = LtflowClient(client, settings.task_queue)
+    keys = key_store_for(settings)  # personal fields enter Temporal encrypted
+    try:
+        return await _send_case(LtflowClient(client, settings.task_queue, keys=keys), settings, out)
+    finally:
+        keys.close()
+
+
+async def _send_case(ltflow: LtflowClient, settings: Settings, out: Print) -> UUID:
     case_ref = f"DEMO-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     started = time.monotonic()
     convene = parse_convene(

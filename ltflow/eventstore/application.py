@@ -27,9 +27,10 @@ from ltflow.aggregates.learning_team import LearningTeam
 from ltflow.aggregates.state import Processed, TeamState, TeamSummary, root_event_id, summarize
 from ltflow.config import Settings
 from ltflow.eventstore.macs import recorder_topic
-from ltflow.privacy.fields import ShreddingMapper
+from ltflow.privacy.fields import ShreddingMapper, check_encrypted_fields
 from ltflow.privacy.keyring import load_or_create_key_file, parse_keys
 from ltflow.privacy.keys import KeyStore, key_store_for
+from ltflow.store.sqlite import private_file
 from ltflow.store.transcoder import FastJSONTranscoder
 
 #: Team ids are uuid5 of the case_ref in this namespace, so every node derives the same id.
@@ -135,6 +136,7 @@ class LearningTeams(Application[UUID]):
     def from_settings(cls, settings: Settings) -> LearningTeams:
         if settings.event_store == "sqlite" and "SQLITE_DBNAME" not in settings.event_store_env:
             Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+            private_file(settings.sqlite_path)  # mode 600, like every file ltflow makes
         env = settings.eventsourcing_env()
         if settings.encrypt_at_rest or settings.event_keys:
             keys = settings.event_keys or ",".join(
@@ -216,6 +218,7 @@ class LearningTeams(Application[UUID]):
                 )
             occurred_at = cmd.occurred_at or received_at
             rules.check_occurred_at(team.state, occurred_at, received_at)
+            check_encrypted_fields(self.keys, team_id, cmd)
             try:
                 team.handle(cmd, actor=actor, occurred_at=occurred_at)
                 recordings = self.save(team)

@@ -7,7 +7,8 @@ aggregate). Readers use a handful of fields, so :class:`EventDecoder` decodes th
 more: one plain JSON decode and the two timestamps' conversion, instead of the transcoder's
 per-object hook, whenever that gives the same values (see :meth:`EventDecoder.fields`). Encrypted
 personal fields are decrypted with each team's keys, looked up once per batch
-(:class:`~ltflow.privacy.BatchKeys`); what the lean way cannot read goes through the mapper.
+(:class:`~ltflow.privacy.BatchKeys`), unless the decoder is made with :func:`encrypted_mapper`
+(the read models keep them encrypted); what the lean way cannot read goes through the mapper.
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ def _decoding(mapper: Mapper[Any]) -> tuple[Mapper[Any], frozenset[str] | None]:
     if type(mapper) is ShreddingMapper:
         return mapper.reading(), frozenset()
     return mapper, None
+
+
+def encrypted_mapper(mapper: Mapper[Any]) -> Mapper[Any]:
+    """``mapper`` without the decryption of personal fields: events decoded through it keep
+    each personal field as stored (encrypted with its participant's key). The read models
+    fold events this way (:meth:`~ltflow.privacy.ShreddingMapper.encrypted`)."""
+    return mapper.encrypted() if isinstance(mapper, ShreddingMapper) else mapper
 
 
 class EventDecoder:

@@ -5,13 +5,21 @@ encrypted (AES-256-GCM) under a key that belongs to that participant in that tea
 content digest of those events (a digest of a short name could otherwise be guessed back).
 Erasing a participant deletes the key: the stored bytes stay exactly as they were, so the audit
 hash chain still verifies, but the fields read as ``[erased]`` everywhere from then on (event
-store, read models once rebuilt, exports). The key store is kept apart from the events, with
-SQLite's ``secure_delete`` so a deleted key is overwritten on disk.
+store, read models, exports, Temporal histories). The key store is kept apart from the events,
+with SQLite's ``secure_delete`` so a deleted key is overwritten on disk.
+
+A sender's client encrypts the fields before the event enters Temporal
+(:func:`encrypt_personal_fields`, deterministic so a retry is a repeat); the record checks that
+they open with the participant's key (:func:`check_encrypted_fields`), and the mapper encrypts
+only what is not encrypted yet. The read models keep them encrypted
+(:meth:`ShreddingMapper.encrypted`).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -21,13 +29,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent
 
+from ltflow.aggregates.errors import InvalidEventError, RuleViolatedError
 from ltflow.aggregates.state import ERASED_FINGERPRINT
-from ltflow.aggregates.vocabulary import PERSONAL_FIELDS
-from ltflow.privacy.keys import KeyStore
+from ltflow.aggregates.vocabulary import ENCRYPTED_PREFIX, PERSONAL_FIELDS, Command
+from ltflow.privacy.keys import KeyErasedError, KeyStore
 
 ERASED = ERASED_FINGERPRINT
 #: Marks a stored value as encrypted; in every stored event, so it never changes.
-_PREFIX = "ltflow-pii:v1:"
+_PREFIX = ENCRYPTED_PREFIX
 _NONCE = 12
 
 
@@ -39,6 +48,24 @@ def encrypt_field(key: bytes, value: str, aad: bytes) -> str:
     """``value`` encrypted under the participant's ``key``, as the stored text."""
     nonce = os.urandom(_NONCE)
     encrypted = AESGCM(key).encrypt(nonce, value.encode(), aad)
+    return _PREFIX + base64.b64encode(nonce + encrypted).decode()
+
+
+def is_encrypted(value: object) -> bool:
+    """Whether ``value`` is a personal field's encrypted form (from either function above)."""
+    return isinstance(value, str) and value.startswith(_PREFIX)
+
+
+def encrypt_field_deterministic(key: bytes, value: str, aad: bytes) -> str:
+    """``value`` encrypted as :func:`encrypt_field` does, with a nonce derived from the key, the
+    field and the value (``HMAC-SHA256(key, aad || 0x00 || value)[:12]``): the same value of the
+    same participant's field always gives the same text. A sender's client encrypts this way
+    before the event enters Temporal, so a retried send has the same content digest and is a
+    repeat. What it gives away: two equal values of one participant's field are seen to be
+    equal (different fields, participants or teams never share a nonce or a ciphertext)."""
+    plain = value.encode()
+    nonce = hmac.digest(key, aad + b"\x00" + plain, hashlib.sha256)[:_NONCE]
+    encrypted = AESGCM(key).encrypt(nonce, plain, aad)
     return _PREFIX + base64.b64encode(nonce + encrypted).decode()
 
 
@@ -126,6 +153,16 @@ class BatchKeys(KeyStore):
         raise NotImplementedError("a batch of reads never erases a key")
 
 
+def decrypt_personal(
+    keys: BatchKeys, team_id: UUID, participant_id: str, field: str, value: str
+) -> str:
+    """One personal ``field`` (its name in the event) of a participant, as a reader sees it:
+    decrypted, ``[erased]`` once the key is gone, or as it is when it was never encrypted."""
+    return decrypt_with(
+        keys.aead(team_id, participant_id), value, _aad(team_id, participant_id, field)
+    )
+
+
 class ShreddingMapper(Mapper[UUID]):
     """The application's mapper, encrypting personal fields on the way in and decrypting them on
     the way out (``[erased]`` once the participant's key is gone)."""
@@ -142,7 +179,8 @@ class ShreddingMapper(Mapper[UUID]):
         key = self.keys.get_or_create(team_id, pid)
         payload = dict(domain_event.payload)
         for field in fields:
-            if payload.get(field) is not None:
+            # A sender's client encrypted it already (checked by the application's record).
+            if payload.get(field) is not None and not is_encrypted(payload[field]):
                 payload[field] = encrypt_field(key, payload[field], _aad(team_id, pid, field))
         fingerprint = encrypt_field(
             key, domain_event.fingerprint, _aad(team_id, pid, "fingerprint")
@@ -173,6 +211,12 @@ class ShreddingMapper(Mapper[UUID]):
         object.__setattr__(event, "fingerprint", fingerprint)
         return event
 
+    def encrypted(self) -> Mapper[UUID]:
+        """A twin that decodes without decrypting personal fields (they stay as stored, each
+        encrypted with its participant's key): what the read models fold, so a view's copy of
+        a personal field is no more readable than the event's, and unreadable once erased."""
+        return Mapper(transcoder=self.transcoder, cipher=self.cipher, compressor=self.compressor)
+
     def reading(self) -> ShreddingMapper:
         """A twin for one batch of reads: each participant's key is looked up once
         (:class:`BatchKeys`). Make a new one, or ``keys.forget()``, for the next batch."""
@@ -182,3 +226,58 @@ class ShreddingMapper(Mapper[UUID]):
             compressor=self.compressor,
             keys=self.keys if isinstance(self.keys, BatchKeys) else BatchKeys(self.keys),
         )
+
+
+def encrypt_personal_fields(keys: KeyStore, team_id: UUID, event: Command) -> Command:
+    """``event`` with each personal field encrypted with its participant's key (deterministic:
+    :func:`encrypt_field_deterministic`), as a sender's client sends it into Temporal.
+
+    A value that already looks encrypted is refused (``invalid_event``): a sender gives plain
+    values, and only ltflow encrypts. A participant who was erased gets no new key: the event
+    is refused (``rule_violated``), as the rulebook would refuse it."""
+    fields = [f for f in type(event).personal if getattr(event, f, None) is not None]
+    if not fields:
+        return event
+    for field in fields:
+        if is_encrypted(getattr(event, field)):
+            raise InvalidEventError(
+                f"The field '{field}' starts with '{_PREFIX}', which only ltflow's own "
+                "encryption writes; send the plain value.",
+                problems=[{"field": field, "problem": "reserved prefix"}],
+            )
+    pid: str = getattr(event, "participant_id")  # noqa: B009 - every personal event has one
+    try:
+        key = keys.get_or_create(team_id, pid)
+    except KeyErasedError:
+        raise RuleViolatedError(
+            f"'{pid}' was erased from this team; nothing personal is recorded for them.",
+            participant_id=pid,
+        ) from None
+    update = {
+        f: encrypt_field_deterministic(key, getattr(event, f), _aad(team_id, pid, f))
+        for f in fields
+    }
+    return event.model_copy(update=update)
+
+
+def check_encrypted_fields(keys: KeyStore | None, team_id: UUID, event: Command) -> None:
+    """Every encrypted personal field of ``event`` must open with its participant's key, or
+    the event is refused (``invalid_event``) before anything is stored: a value encrypted with
+    another key (or made up) would otherwise poison every reader of the record."""
+    fields = [f for f in type(event).personal if is_encrypted(getattr(event, f, None))]
+    if not fields:
+        return
+    pid: str = getattr(event, "participant_id")  # noqa: B009
+    key = None if keys is None else keys.get(team_id, pid)
+    aead = None if key is None else AESGCM(key)
+    for field in fields:
+        try:
+            if aead is None:
+                raise ValueError("no key")
+            decrypt_with(aead, getattr(event, field), _aad(team_id, pid, field))
+        except ValueError:
+            raise InvalidEventError(
+                f"The field '{field}' is encrypted, but not with the key of participant "
+                f"'{pid}' of this team; nothing was stored.",
+                problems=[{"field": field, "problem": "not encrypted with the participant's key"}],
+            ) from None

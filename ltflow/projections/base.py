@@ -73,6 +73,17 @@ class TeamProjection:
     description: str = ""
     #: Other modules whose source is part of this view's code (the rows' module always is).
     depends_on: tuple[str, ...] = ()
+    #: The lists of the fold whose personal fields its rows need in plaintext: the runner
+    #: hands it the fold with those decrypted (:func:`~ltflow.projections.team_detail.opened`);
+    #: every other view gets them encrypted, as the fold keeps them.
+    personal: tuple[str, ...] = ()
+    #: For which teams its rows read those fields at all (None: every team); the others get
+    #: the fold as it is, which costs no key lookup.
+    personal_if: Callable[[TeamDetailView], bool] | None = None
+
+    def opens(self, view: TeamDetailView) -> bool:
+        """Whether its rows for this team's fold read personal fields in plaintext."""
+        return bool(self.personal) and (self.personal_if is None or self.personal_if(view))
 
     @cached_property
     def code_version(self) -> str:

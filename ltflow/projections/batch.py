@@ -192,9 +192,12 @@ class BatchFolder:
         stored = {} if fold is None else fold.rows
         self.cache[team_id] = Fold(view, derived)
         writes.replace(self.base.name, view.key, base_rows)
-        for name, rows in derived.items():
-            if rows != stored.get(name, []):
-                writes.replace(name, view.key, rows)
+        for projection in self.derived:
+            rows = derived[projection.name]
+            # Rows derived from decrypted fields are always written: the stored ones may hold
+            # what a key opened before it was erased, which rows derived now no longer show.
+            if projection.opens(view) or rows != stored.get(projection.name, []):
+                writes.replace(projection.name, view.key, rows)
         return len(events)
 
     def _careful(self, tx: Tx, team_id: UUID, events: TeamEvents, writes: Writes) -> int:

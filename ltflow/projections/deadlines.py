@@ -5,6 +5,10 @@ Sessions that are scheduled but have not started, the reflection window (session
 by ``reflection.closes``), the next follow-up review (``review.due``) and the end of the follow-up
 period. Rows hold only what the events say; whether a deadline is past is decided when asked,
 against the ``now`` the caller passes.
+
+A view across teams (:mod:`ltflow.projections.cross_team`): each deadline names its team by
+view id; the team's id, case reference and title show only to those inside the team (and
+auditors), the facilitator by name only where the policy shows staff by name.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from ltflow.access.policy import Viewer
+from ltflow.access.views import THE_FACILITATOR
 from ltflow.aggregates import schedule
 from ltflow.aggregates.phases import Status
 from ltflow.projections.base import Row, Table, TeamProjection, from_iso, iso
+from ltflow.projections.cross_team import Seen, TeamsSeen, ViewIds, roles_doc
 from ltflow.projections.team_models import TeamDetailView
 
 if TYPE_CHECKING:
@@ -41,9 +48,13 @@ class Deadline(NamedTuple):
 class DeadlineView(BaseModel):
     """One pending deadline of one team."""
 
-    team_id: UUID
-    case_ref: str
-    title: str
+    #: The team's opaque id in the views across teams (never derivable from its case).
+    view_id: str
+    #: The team's id, case reference and title: only for those inside the team and auditors.
+    team_id: UUID | None = None
+    case_ref: str | None = None
+    title: str | None = None
+    #: By name where the viewer sees the team's staff by name, else "the facilitator".
     facilitator: str
     kind: str
     #: Which one, where a team has several of a kind (session number, review number).
@@ -98,6 +109,7 @@ TABLE = Table(
         ("case_ref", "TEXT"),
         ("title", "TEXT"),
         ("facilitator", "TEXT"),
+        ("roles", "TEXT"),
     ),
     key=("team_id", "kind", "ref"),
     indexes=(("due_at",),),
@@ -105,7 +117,7 @@ TABLE = Table(
 
 
 def deadline_rows(view: TeamDetailView) -> list[Row]:
-    team = view.key
+    team, roles = view.key, roles_doc(view)
     return [
         (
             team,
@@ -116,6 +128,7 @@ def deadline_rows(view: TeamDetailView) -> list[Row]:
             view.case_ref,
             view.title,
             view.facilitator,
+            roles,
         )
         for d in pending_deadlines(view)
     ]
@@ -126,18 +139,43 @@ PROJECTION = TeamProjection(
     table=TABLE,
     rows=deadline_rows,
     description="upcoming reflection windows, reminders, sessions and reviews due",
+    depends_on=("ltflow.projections.cross_team", "ltflow.access.views"),
 )
 
 
 def list_deadlines(
     store: ViewStore,
     *,
+    viewer: Viewer,
+    ids: ViewIds,
     now: datetime,
     until: datetime | None = None,
     team_id: UUID | None = None,
     kinds: Sequence[str] = (),
+    view_id: str | None = None,
 ) -> list[DeadlineView]:
-    """Deadlines from ``now`` on (until ``until``), plus actionable ones already passed."""
+    """The deadlines ``viewer`` may see from ``now`` on (until ``until``), plus actionable ones
+    already passed, earliest first. ``team_id`` matches only teams whose id the viewer sees."""
+    seen_by, found = TeamsSeen(viewer, ids), []
+    for row in _select(store, now, until, team_id, kinds):
+        seen = seen_by.seen(row[0], row[-1])
+        if not seen.listed or (view_id is not None and seen.view_id != view_id):
+            continue
+        if team_id is not None and not seen.inside:  # matches nothing: no way to probe
+            continue
+        found.append(_view(row, seen, now))
+    # Ties in view-id order: an order by team id would tell an outsider about team ids.
+    found.sort(key=lambda d: (d.due_at, d.view_id, d.kind, d.ref))
+    return found
+
+
+def _select(
+    store: ViewStore,
+    now: datetime,
+    until: datetime | None,
+    team_id: UUID | None,
+    kinds: Sequence[str],
+) -> list[Row]:
     where = ["(due_at >= ? OR actionable = 1)"]
     params: list[object] = [iso(now)]
     if until is not None:
@@ -150,23 +188,24 @@ def list_deadlines(
         where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
         params.extend(kinds)
     sql = (
-        "SELECT team_id, case_ref, title, facilitator, kind, ref, due_at, actionable "
-        f"FROM {store.table(TABLE)} WHERE {' AND '.join(where)} ORDER BY due_at, team_id, kind, ref"
+        "SELECT team_id, case_ref, title, facilitator, kind, ref, due_at, actionable, roles "
+        f"FROM {store.table(TABLE)} WHERE {' AND '.join(where)}"
     )
     with store.read() as tx:
-        rows = tx.fetchall(sql, params)
-    return [_view(row, now) for row in rows]
+        return tx.fetchall(sql, params)
 
 
-def _view(row: Row, now: datetime) -> DeadlineView:
-    team_id, case_ref, title, facilitator, kind, ref, due_at, actionable = row
+def _view(row: Row, seen: Seen, now: datetime) -> DeadlineView:
+    team_id, case_ref, title, facilitator, kind, ref, due_at, actionable, _roles = row
     due = from_iso(due_at)
     assert due is not None
+    inside = seen.inside
     return DeadlineView(
-        team_id=UUID(team_id),
-        case_ref=case_ref,
-        title=title,
-        facilitator=facilitator,
+        view_id=seen.view_id,
+        team_id=UUID(team_id) if inside else None,
+        case_ref=case_ref if inside else None,
+        title=title if inside else None,
+        facilitator=facilitator if seen.names else THE_FACILITATOR,
         kind=kind,
         ref=ref,
         due_at=due,

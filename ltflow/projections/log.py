@@ -2,10 +2,10 @@
 
 Rows come from the one reader of the events table (:mod:`ltflow.store.events`) a batch at a
 time, and are decoded by the one decoder (:mod:`ltflow.eventstore.decode`): exactly as the
-application's mapper decodes them, the lean way wherever that gives the same values, with the
-encrypted personal fields of each batch decrypted with keys looked up once. On PostgreSQL
-:meth:`EventLog.listen` waits for the ``NOTIFY`` the library's recorder sends in every insert
-transaction (push); on SQLite there is no such signal, and the runner polls.
+application's mapper decodes them, the lean way wherever that gives the same values, except
+that personal fields stay encrypted with their participants' keys (the views keep them so). On
+PostgreSQL :meth:`EventLog.listen` waits for the ``NOTIFY`` the library's recorder sends in every
+insert transaction (push); on SQLite there is no such signal, and the runner polls.
 
 A row this code cannot decode (a topic it does not know, a payload it cannot read) does not fail
 the read: it comes as an :class:`~ltflow.projections.poison.Undecodable`, so that only its team
@@ -23,7 +23,7 @@ import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder
 
-from ltflow.eventstore.decode import EventDecoder, StoredTeamEvent, TeamEvent
+from ltflow.eventstore.decode import EventDecoder, StoredTeamEvent, TeamEvent, encrypted_mapper
 from ltflow.projections.base import ProjectionError
 from ltflow.projections.poison import NOT_POISON, Entry, Undecodable, undecodable
 from ltflow.store.events import EventRow, event_rows
@@ -40,7 +40,9 @@ class EventLog:
     def __init__(self, app: Application[Any]) -> None:
         self.recorder: ApplicationRecorder = app.recorder
         self.rows = event_rows(app.recorder)
-        self.decoder = EventDecoder(app.mapper)
+        # Personal fields stay encrypted in the views: readers decrypt them with the keys
+        # (team_detail.read_team_detail), and an erasure needs no rebuild to take effect.
+        self.decoder = EventDecoder(encrypted_mapper(app.mapper))
         #: The mapper that decodes what the lean way cannot.
         self.mapper = self.decoder.mapper
 

@@ -58,7 +58,10 @@ class ProjectionRunner:
             raise ValueError("The team detail projection (the fold) must come first.")
         self.log = EventLog(app)
         self.store = store
-        self.projections = tuple(projections)
+        # The fold keeps personal fields encrypted; a view that needs them in plaintext (the
+        # library's consented perspectives) gets them decrypted with the application's keys.
+        keys = getattr(app, "keys", None)
+        self.projections = tuple(team_detail.opened(p, keys) for p in projections)
         self.derived = self.projections[1:]
         self.base = self.projections[0]
         self.batch_size = batch_size

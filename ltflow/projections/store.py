@@ -9,6 +9,7 @@ interleave with.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,9 +95,22 @@ class SQLiteViewStore(ViewStore):
         # One connection per reading thread: in WAL mode they never wait for the runner.
         self.db = SQLiteDatabase(path, timeout=lock_timeout, pragmas=pragmas, shared=False)
 
-    def purge(self) -> None:
-        """Copy the write-ahead log home and empty it: old page images go with it."""
-        self.db.outside("PRAGMA wal_checkpoint(TRUNCATE)")
+    def purge(self, timeout: float = 30.0) -> None:
+        """Copy the write-ahead log home and empty it: old page images go with it. A reader in
+        the middle of a transaction holds the log; wait for it (up to ``timeout`` seconds),
+        then raise rather than leave the old pages behind (running the erasure again
+        finishes it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self.db.outside("PRAGMA wal_checkpoint(TRUNCATE)")
+            if row is None or row[0] == 0:
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"The write-ahead log of {self.path} stayed in use for {timeout:.0f} s; "
+                    "it was not emptied. Run the erasure again."
+                )
+            time.sleep(0.05)
 
 
 class PostgresViewStore(ViewStore):

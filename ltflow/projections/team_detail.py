@@ -3,16 +3,24 @@
 :func:`fold_team_detail` is pure (no clock, no I/O) and is the one interpretation of the events
 that every read model derives from; the HTTP API shows it and the audit compares the stored view
 with a fresh fold of a team's events. :func:`apply_event` folds one more event in place.
+
+The fold keeps personal fields as the event store holds them: encrypted with each participant's
+key. The stored view is no more readable than the events, and an erasure (a deleted key) takes
+effect in it at once; readers decrypt with :func:`read_team_detail`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from ltflow.aggregates.vocabulary import Policy
+from ltflow.aggregates.vocabulary import ENCRYPTED_PREFIX, Policy
 from ltflow.eventstore.decode import TeamEvent
+from ltflow.privacy.fields import BatchKeys, decrypt_personal, is_encrypted
+from ltflow.privacy.keys import KeyStore
 from ltflow.projections.base import ProjectionError, Row, Table, TeamProjection, iso
 from ltflow.projections.team_fold import STEPS
 from ltflow.projections.team_models import TeamDetailView
@@ -20,7 +28,14 @@ from ltflow.projections.team_models import TeamDetailView
 if TYPE_CHECKING:
     from ltflow.projections.store import ViewStore
 
-__all__ = ["TeamDetailView", "apply_event", "fold_team_detail", "get_team_detail"]
+__all__ = [
+    "TeamDetailView",
+    "apply_event",
+    "fold_team_detail",
+    "get_team_detail",
+    "open_view",
+    "read_team_detail",
+]
 
 
 def fold_team_detail(events: Iterable[TeamEvent]) -> TeamDetailView:
@@ -126,6 +141,104 @@ def get_team_detail_json(store: ViewStore, team_id: UUID) -> str | None:
 
 
 def get_team_detail(store: ViewStore, team_id: UUID) -> TeamDetailView | None:
-    """The stored view of one team, or None if there is no such team."""
+    """The stored view of one team, or None if there is no such team; its personal fields as
+    stored (encrypted: :func:`read_team_detail` decrypts them)."""
     doc = get_team_detail_json(store, team_id)
     return None if doc is None else load(doc)
+
+
+# --- reading personal fields --------------------------------------------------------------------
+
+#: Where the view keeps personal fields: (list, attribute, the field's name in its event).
+_PERSONAL: tuple[tuple[str, str, str], ...] = (
+    ("participants", "display_name", "display_name"),
+    ("participants", "withdrawal_reason", "reason"),
+    ("perspectives", "perspective", "perspective"),
+    ("reflection_notes", "note", "note"),
+)
+
+
+def open_view(
+    view: TeamDetailView, keys: KeyStore | None, lists: Iterable[str] | None = None
+) -> TeamDetailView:
+    """A copy of ``view`` with its personal fields decrypted with the participants' keys
+    (``[erased]`` once a key is gone); ``view`` itself stays as stored. ``lists``: only the
+    personal fields in these lists of the view (``participants``, ``perspectives``,
+    ``reflection_notes``). Without keys (an event store without crypto-shredding) the view is
+    returned as it is."""
+    if keys is None:
+        return view
+    wanted = None if lists is None else set(lists)
+    batch: BatchKeys | None = None  # made, and the team's keys fetched, at the first need
+    changed: dict[str, list[Any]] = {}
+    for name, attribute, field in _PERSONAL:
+        if wanted is not None and name not in wanted:
+            continue
+        items = changed.get(name) or list(getattr(view, name))
+        for i, item in enumerate(items):
+            value = getattr(item, attribute)
+            if not is_encrypted(value):
+                continue
+            if batch is None:
+                batch = BatchKeys(keys)
+                batch.prefetch([view.team_id])
+            plain = decrypt_personal(batch, view.team_id, item.participant_id, field, value)
+            items[i] = item.model_copy(update={attribute: plain})
+            changed[name] = items
+    return view.model_copy(update=changed) if changed else view
+
+
+def open_detail_json(doc: str, keys: KeyStore | None) -> str:
+    """A stored view's JSON with its personal fields decrypted (:func:`open_view`)."""
+    if keys is None or ENCRYPTED_PREFIX not in doc:
+        return doc
+    return dump(open_view(load(doc), keys))
+
+
+def read_team_detail(
+    store: ViewStore, team_id: UUID, keys: KeyStore | None
+) -> TeamDetailView | None:
+    """One team as readers see it: the stored view with its personal fields decrypted (an
+    erased participant's read ``[erased]`` at once, with no rebuild), or None."""
+    view = get_team_detail(store, team_id)
+    return None if view is None else open_view(view, keys)
+
+
+class OpenedRowsError(ProjectionError):
+    """A read model failed on a fold with decrypted personal fields (the message withheld)."""
+
+
+def _infrastructure(exc: Exception) -> bool:
+    from ltflow.projections.poison import NOT_POISON  # poison imports this module
+
+    return isinstance(exc, NOT_POISON)
+
+
+def opened(projection: TeamProjection, keys: KeyStore | None) -> TeamProjection:
+    """``projection`` as the runner uses it: one whose rows need personal fields in plaintext
+    (``personal``: in which lists of the fold) derives them from the fold with those decrypted
+    with ``keys``, looked up afresh for each team's rows (an erasure shows at the next rows it
+    derives). Same code version."""
+    if not projection.personal or keys is None:
+        return projection
+    rows, lists = projection.rows, projection.personal
+
+    def opened_rows(view: TeamDetailView) -> list[Row]:
+        if not projection.opens(view):
+            return rows(view)
+        opened_view = open_view(view, keys, lists)
+        try:
+            return rows(opened_view)
+        except Exception as exc:
+            if _infrastructure(exc):
+                raise
+            # Its message may quote a decrypted text, which the quarantine record's redaction
+            # (it knows the texts of the encrypted fold) would not find: the message stays out.
+            withheld = OpenedRowsError(
+                f"{type(exc).__name__} while deriving rows from decrypted personal fields "
+                "(its message is withheld)"
+            )
+            raise withheld.with_traceback(exc.__traceback__) from None
+
+    functools.update_wrapper(opened_rows, rows)
+    return dataclasses.replace(projection, rows=opened_rows)

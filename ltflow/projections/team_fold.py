@@ -279,11 +279,13 @@ def _story(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
 @step(v.TeamClosed)
 def _closed(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
     v.status, v.closed_at = Status.CLOSED, at
+    _end_open_safety_nets(v)
 
 
 @step(v.TeamAbandoned)
 def _abandoned(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
     v.status, v.abandoned_at, v.abandon_reason = Status.ABANDONED, at, p.get("reason")
+    _end_open_safety_nets(v)
 
 
 @step(v.ParticipantErased)
@@ -308,3 +310,50 @@ def _participant_erased(v: TeamDetailView, p: dict[str, Any], at: datetime) -> N
 def _phase_entered(v: TeamDetailView, p: dict[str, Any], _at: datetime) -> None:
     v.phase = Phase(p["phase"])
     v.phase_name = PHASE_LABELS[v.phase]
+
+
+# --- reminders for every deadline (issue 16) ----------------------------------------------------
+
+
+@step(v.SessionReminderDue)
+def _session_reminded(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    v.session(p["session"]).reminded_at = at
+
+
+@step(v.ReflectionPromptDue)
+def _reflection_prompted(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
+    if v.reflection is not None:
+        v.reflection.prompted_at = at
+
+
+@step(v.SafetyNetReminderDue)
+def _safety_net_reminded(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    net = v.safety_net(p["safety_net_id"])
+    if net is not None:
+        net.reminded_at = at
+
+
+@step(v.SafetyNetOverdue)
+def _safety_net_overdue(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    net = v.safety_net(p["safety_net_id"])
+    if net is not None:
+        net.overdue_at = at
+
+
+@step(v.SafetyNetEscalated)
+def _safety_net_escalated(v: TeamDetailView, p: dict[str, Any], at: datetime) -> None:
+    net = v.safety_net(p["safety_net_id"])
+    if net is not None:
+        net.escalated_at = at
+
+
+def _end_open_safety_nets(v: TeamDetailView) -> None:
+    """A team that ends leaves its open safety nets as they were: no longer open actions."""
+    for net in v.safety_nets:
+        net.ended_open = net.status == "open"
+
+
+@step(v.FollowUpEndingDue)
+def _follow_up_ending(v: TeamDetailView, _p: dict[str, Any], at: datetime) -> None:
+    if v.follow_up is not None:
+        v.follow_up.ending_reminded_at = at

@@ -44,6 +44,8 @@ class SessionView(_View):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     attendees: list[str] = Field(default_factory=list)
+    #: When the day-before reminder of its current time was recorded.
+    reminded_at: datetime | None = None
 
 
 class PerspectiveView(_View):
@@ -70,6 +72,8 @@ class ReflectionView(_View):
     reminder_at: datetime
     reminded_at: datetime | None = None
     overdue_at: datetime | None = None
+    #: When the participants were prompted to note a reflection.
+    prompted_at: datetime | None = None
 
 
 class RedThreadView(_View):
@@ -97,6 +101,12 @@ class SafetyNetView(_View):
     defined_at: datetime
     completed_at: datetime | None = None
     outcome: str | None = None
+    #: The timers' record of its due date: reminded the day before, overdue, escalated.
+    reminded_at: datetime | None = None
+    overdue_at: datetime | None = None
+    escalated_at: datetime | None = None
+    #: Left open when its team ended (closed or abandoned): no longer an open action.
+    ended_open: bool = False
 
 
 class ReviewView(_View):
@@ -124,6 +134,8 @@ class FollowUpView(_View):
     last_review_due_at: datetime | None = None
     ended_at: datetime | None = None
     outcome: str | None = None
+    #: When the reminder before the follow-up's end was recorded.
+    ending_reminded_at: datetime | None = None
 
 
 class StoryView(_View):

@@ -1,5 +1,7 @@
 """SQLite databases: ltflow's own files (views, audit trail, keys), and the event store's file.
 
+Every file ltflow makes is readable by its owner only (:func:`private_file`).
+
 :class:`SQLiteDatabase` opens its own connections (autocommit mode, transactions begun by hand):
 writes are ``BEGIN IMMEDIATE`` on one writer connection, so they are exclusive among every
 writer of the file, in this process and in others; reads are ``BEGIN`` … ``ROLLBACK``, either on
@@ -10,6 +12,7 @@ or on one connection per thread, which in WAL mode never waits for the writer.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -49,10 +52,14 @@ class SQLiteDatabase:
         self._writer: sqlite3.Connection | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._private = False
 
     def _connect(self) -> sqlite3.Connection:
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._private:
+                private_file(self.path)
+                self._private = True
         conn = sqlite3.connect(
             ":memory:" if self.path is None else self.path,
             timeout=self._timeout,
@@ -95,10 +102,12 @@ class SQLiteDatabase:
         with _begun(conn, "BEGIN", commit=False) as tx:
             yield tx
 
-    def outside(self, statement: str) -> None:
-        """Run one statement on the writer connection outside any transaction (a checkpoint)."""
+    def outside(self, statement: str) -> tuple[Any, ...] | None:
+        """Run one statement on the writer connection outside any transaction (a checkpoint);
+        its first row, if it gives one."""
         with self._lock:
-            self._writer_connection().execute(statement)
+            row: tuple[Any, ...] | None = self._writer_connection().execute(statement).fetchone()
+            return row
 
     def close(self) -> None:
         """Close every connection; the next transaction opens new ones."""
@@ -110,6 +119,17 @@ class SQLiteDatabase:
             conn.close()
         self._readers.clear()
         self._local = threading.local()
+
+
+def private_file(path: Path) -> None:
+    """Make the SQLite file ``path`` readable by its owner only (mode 600), before anything is
+    in it when it is new, and its write-ahead log and shared-memory files with it (SQLite gives
+    those the mode of the database file when it makes them)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        if name.exists() and name.stat().st_mode & 0o077:
+            os.chmod(name, 0o600)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ sentence), never as a hang or a raw Temporal failure. A team whose workflow stop
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -21,6 +22,8 @@ from ltflow.aggregates import vocabulary as v
 from ltflow.aggregates.errors import LtflowError, RepairRefusedError, TeamNotFoundError
 from ltflow.aggregates.state import TeamState, TeamSummary
 from ltflow.eventstore.application import team_id_for
+from ltflow.privacy.fields import encrypt_personal_fields
+from ltflow.privacy.keys import KeyStore
 from ltflow.workflows.failures import STOPPED, as_domain_errors, workflow_status
 from ltflow.workflows.learning_team import LearningTeamWorkflow, workflow_id_for
 from ltflow.workflows.payloads import (
@@ -45,11 +48,21 @@ class LtflowClient:
     """Talks to the ``LearningTeam`` workflows through a Temporal client with ``LtflowPlugin``."""
 
     def __init__(
-        self, client: Client, task_queue: str = "ltflow", *, search_attributes: bool = True
+        self,
+        client: Client,
+        task_queue: str = "ltflow",
+        *,
+        search_attributes: bool = True,
+        keys: KeyStore | None = None,
     ) -> None:
+        """``keys``: the participant keys (``key_store_for(settings)``, the store the workers'
+        event store uses). With them, personal fields are encrypted here, before an event
+        enters Temporal, so the workflow, its history and anything that reads it see ids and
+        counts, never stories; and an erased participant's fields stay unreadable there too."""
         self.client = client
         self.task_queue = task_queue
         self.search_attributes = search_attributes
+        self.keys = keys
 
     async def open_team(self, convene: v.TeamConvened, *, actor: str) -> TeamSummary:
         """Open a team for a case (idempotent by ``case_ref``) and return its summary."""
@@ -80,6 +93,9 @@ class LtflowClient:
 
         ``viewer``: who sends it, for the access policy (judged by the workflow's validator
         against the team's roles); None sends with a Temporal-native sender's full trust."""
+        if self.keys is not None and type(event).personal:
+            # Deterministic, so a retried send carries the same content digest (a repeat).
+            event = await asyncio.to_thread(encrypt_personal_fields, self.keys, team_id, event)
         handle = self.client.get_workflow_handle_for(
             LearningTeamWorkflow.run, workflow_id_for(team_id)
         )

@@ -3,9 +3,11 @@
 It owns orchestration and time. A phase event arrives as an update: the validator judges it with
 the rulebook the aggregate enforces (a bad event is rejected at once and never recorded), the
 handler judges again only if the state changed since, and the store activity records it and
-answers with the state it leaves, which the workflow adopts. Durable timers record the reflection
-reminder, the overdue escalation, follow-up reviews and the end of follow-up. The workflow never
-imports ``eventsourcing``: the event store stays the record.
+answers with the state it leaves, which the workflow adopts. Durable timers record a reminder for
+every deadline (:mod:`ltflow.workflows.timers`): sessions, the processing time, safety nets'
+due dates and their escalation, reviews, the follow-up's end. What is worth telling goes out in
+the background (:mod:`ltflow.workflows.notifications`). The workflow never imports
+``eventsourcing``: the event store stays the record.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ltflow.workflows.activities import LtflowActivities
     from ltflow.workflows.failures import to_application_error
+    from ltflow.workflows.notifications import notice, notices_after, timer_notice
     from ltflow.workflows.payloads import (
         ConveneTeamInput,
         LearningTeamInput,
@@ -79,6 +82,13 @@ CAPPED_SLEEP = "capped-sleep"
 #: policy stored before them is due later (saturated at the year 9999): the workflow wakes and
 #: looks again, and no server is asked for a timer beyond what its clock arithmetic holds.
 MAX_SLEEP = timedelta(days=1096)
+#: Runs with this marker keep a durable reminder for every deadline (sessions, the reflection
+#: prompt, safety nets' due dates, the follow-up's end); runs begun before it keep the timers
+#: they had. The marker is recorded the first time a new reminder would be the next timer.
+EVERY_DEADLINE = "every-deadline"
+#: Runs with this marker notify every phase entered, a session scheduled, criteria met and the
+#: team's end, besides the timers' own notifications.
+NOTIFY_EVERY_CHANGE = "notify-every-change"
 
 
 def workflow_id_for(team_id: object) -> str:
@@ -97,7 +107,7 @@ class LearningTeamWorkflow:
         self._changes = 0
         self._events_this_run = 0
         self._input: LearningTeamInput | None = None
-        self._parked: str | None = None
+        self._parked: set[str] = set()
         self._indexed: tuple[object, ...] | None = None
         self._deliveries = delivery.Deliveries()
 
@@ -128,8 +138,13 @@ class LearningTeamWorkflow:
     async def _sleep_until_due(self) -> None:
         seen = self._changes
         due = next_due(self._state) if self._state is not None else None
-        if due is not None and due.command.event_id == self._parked:
+        if due is not None and due.command.event_id in self._parked:
             due = None  # it was judged inapplicable; wait for the state to change instead
+        if self._state is not None:
+            every = next_due(self._state, now=workflow.now(), skip=frozenset(self._parked))
+            # Asked only when it matters, so a run begun before it replays as it ran.
+            if every != due and workflow.patched(EVERY_DEADLINE):
+                due = every
         timeout: timedelta | None = None
         capped = False
         if due is not None:
@@ -165,10 +180,12 @@ class LearningTeamWorkflow:
                 rules.decide(state, due.command, now)
             except LtflowError as error:
                 workflow.logger.warning("timer no longer applies: %s", error.message)
-                self._parked = due.command.event_id
+                self._parked.add(due.command.event_id)
                 return
+            before = state.model_copy()  # the folding road changes the state in place
             await self._record(due.command, "system", now)
-        note = self._notification(due.command, now)
+        note = timer_notice(self._require_state(), due.command, now)
+        self._notify_changes(notices_after(due.command, before, self._require_state(), now))
         if workflow.patched(NOTIFY_IN_BACKGROUND):
             # Sending may take hours of retries while a webhook is down: in the background it
             # holds up neither the next timer nor the team's events, and its failure is
@@ -177,15 +194,12 @@ class LearningTeamWorkflow:
         else:
             await delivery.send(note)
 
-    def _notification(self, cmd: v.Command, at: datetime) -> Notification:
-        state = self._require_state()
-        return Notification(
-            team_id=state.team_id,
-            type=cmd.type,
-            occurred_at=at,
-            recipient=state.facilitator,
-            details=cmd.model_dump(mode="json", exclude={"type", "event_id", "occurred_at"}),
-        )
+    def _notify_changes(self, notes: list[Notification]) -> None:
+        """Send what a recorded event is worth telling, in the background; runs begun before
+        :data:`NOTIFY_EVERY_CHANGE` sent only their timers' notifications."""
+        if notes and workflow.patched(NOTIFY_EVERY_CHANGE):
+            for note in notes:
+                self._deliveries.start(note)
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -207,6 +221,17 @@ class LearningTeamWorkflow:
             )
             self._state = result.state
             self._changed()
+            if not result.duplicate:
+                phase = self._state.phase
+                entered = {"phase": int(phase), "name": phase.label}
+                opened = notice(
+                    self._state,
+                    "phase.entered",
+                    f"{v.CONVENE_EVENT_ID}#phase-1",
+                    workflow.now(),
+                    entered,
+                )
+                self._notify_changes([opened])
             return OpenTeamResult(summary=summarize(self._state), created=not result.duplicate)
 
     @convene.validator
@@ -231,7 +256,9 @@ class LearningTeamWorkflow:
                 seen = self._judge(inp)
             if seen is not None:
                 return await self._summary_at(seen.version)
-            await self._record(inp.event, inp.actor, workflow.now())
+            before, now = self._require_state().model_copy(), workflow.now()
+            await self._record(inp.event, inp.actor, now)
+            self._notify_changes(notices_after(inp.event, before, self._require_state(), now))
             return summarize(self._require_state())
 
     @submit.validator
@@ -332,7 +359,7 @@ class LearningTeamWorkflow:
     def _changed(self) -> None:
         self._changes += 1
         self._events_this_run += 1
-        self._parked = None
+        self._parked = set()
         self._upsert_search_attributes()
 
     def _should_continue_as_new(self) -> bool:

@@ -54,7 +54,9 @@ def retry_command(args: argparse.Namespace, settings: Settings) -> int:
     """Send every undelivered notification again; 1 when some still fail."""
     undelivered = UndeliveredLog.from_settings(settings)
     try:
-        delivered, failing = retry_pending(undelivered, notifier_for(settings.webhook_url))
+        delivered, failing = retry_pending(
+            undelivered, notifier_for(settings.webhook_url, settings.webhooks)
+        )
     finally:
         undelivered.close()
     print(f"Delivered {delivered}; still undelivered {failing}.")

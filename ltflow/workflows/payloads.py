@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,14 +99,33 @@ class TeamSummaryInput(_Payload):
     version: int | None = None
 
 
+class Recipient(_Payload):
+    """Who a notification is for, by role and by id: a subject (a sign-in identity) and, for a
+    participant, their participant id. Never a name or any other personal text."""
+
+    role: Literal["facilitator", "participant", "owner", "sponsor"]
+    subject: str | None = None
+    participant_id: str | None = None
+
+
 class Notification(_Payload):
-    """A timer outcome worth telling a person about (reminder, overdue, review due)."""
+    """Something worth telling a person about: a reminder, an escalation, a phase entered, a
+    session scheduled, the team ended. Ids, types, times and numbers only."""
 
     team_id: UUID
     type: str
     occurred_at: datetime
+    #: The facilitator's subject, or ``facilitator`` when they have none (kept for the single-URL
+    #: webhook and the undelivered log; :attr:`recipients` names everyone).
     recipient: str
     details: dict[str, Any] = Field(default_factory=dict)
+    #: The event this notification is about (its id is the webhook's stable message id).
+    event_id: str = ""
+    recipients: list[Recipient] = Field(default_factory=list)
+    #: For subscriptions by series only (``series-<id>-`` prefix); never sent.
+    case_ref: str | None = None
+    #: The team's version after the event (an invitation's iCalendar SEQUENCE).
+    version: int | None = None
 
 
 class UndeliveredNotification(_Payload):

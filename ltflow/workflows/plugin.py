@@ -182,7 +182,7 @@ class LtflowPlugin(SimplePlugin):
         factory = app_factory or (lambda: LearningTeams.from_settings(self.settings))
         self.ltflow_activities = LtflowActivities(
             factory,
-            notifier or notifier_for(self.settings.webhook_url),
+            notifier or notifier_for(self.settings.webhook_url, self.settings.webhooks),
             policy_floor=self.settings.policy_floor,
             undelivered_factory=lambda: UndeliveredLog.from_settings(self.settings),
         )

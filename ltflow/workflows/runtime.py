@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ltflow.config import Settings
+from ltflow.store.sqlite import private_file
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
 from ltflow.workflows.plugin import LtflowPlugin
 
@@ -90,6 +91,9 @@ async def temporal_client(
         dev_server_database_filename=str(settings.data_dir / "temporal.sqlite3"),
         dev_server_log_level="error",
     )
+    # The server made its database (it sets the schema up only in a file it makes): its
+    # histories are readable by their owner only, like every file ltflow keeps.
+    private_file(settings.data_dir / "temporal.sqlite3")
     log.info(
         "embedded Temporal dev server started",
         address=f"127.0.0.1:{settings.embedded_temporal_port}",

@@ -7,7 +7,7 @@ configured notification port and marks what went through. The table rides on the
 (:mod:`ltflow.store`): its own SQLite file in the data dir (``notifications.sqlite3``: it is no
 read model, so rebuilding those never touches it), or a ``ltv_undelivered_notifications`` table
 in the event store's schema on PostgreSQL. A row holds what the notification holds: ids, a
-type, times and the facilitator it was for, never a story.
+type, times and its recipients by role and id, never a name or a story.
 """
 
 from __future__ import annotations
@@ -143,7 +143,11 @@ def retry_pending(
 
 
 def _key(note: Notification) -> tuple[str, str, str]:
-    return str(note.team_id), note.type, _iso(note.occurred_at)
+    # Two reminders of one type can fall due at the same moment (two safety nets due the same
+    # day): the event id joins the time in the key's third column, so both are kept. A
+    # notification without one (recorded before it existed) keeps the key it had.
+    moment = _iso(note.occurred_at)
+    return str(note.team_id), note.type, f"{moment}|{note.event_id}" if note.event_id else moment
 
 
 def _iso(moment: datetime) -> str:

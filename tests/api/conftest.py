@@ -22,6 +22,7 @@ from ltflow.api import create_app
 from ltflow.api.server import running
 from ltflow.audit.service import Audit
 from ltflow.eventstore.application import LearningTeams, StoredFact
+from ltflow.projections.cross_team import view_ids_for
 from ltflow.projections.service import ProjectionService
 from tests.workflows import conftest as workflow_fixtures
 from tests.workflows.conftest import Stack, make_stack_factory
@@ -86,6 +87,7 @@ async def serve_api(
     env: WorkflowEnvironment, factory: Callable[..., Any], *, search_attributes: bool
 ) -> AsyncIterator[Api]:
     async with factory(env, search_attributes=search_attributes) as stack:
+        view_ids_for(stack.settings, create=True)  # as 'ltflow dev' does, in its data dir
         events = LearningTeams.from_settings(stack.settings)
         projections = ProjectionService.from_settings(
             stack.settings, events, poll_interval=0.05

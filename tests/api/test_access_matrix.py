@@ -32,6 +32,7 @@ from ltflow.audit import access_log
 from ltflow.audit.service import Audit
 from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
+from ltflow.privacy.keyring import new_key
 from ltflow.projections.service import ProjectionService
 from ltflow.workflows.client import LtflowClient
 from tests.api.helpers import assert_error, new_case
@@ -135,7 +136,10 @@ async def live(
     else:
         base = postgres_settings(data_dir, request.getfixturevalue("postgres_schema_factory")())
     settings: Settings = dataclasses.replace(
-        base, task_queue=f"tq-{uuid.uuid4().hex[:8]}", min_policy_duration=DEV_POLICY_FLOOR
+        base,
+        task_queue=f"tq-{uuid.uuid4().hex[:8]}",
+        min_policy_duration=DEV_POLICY_FLOOR,
+        view_id_key=new_key(),  # the cross-team views' key (issue 21)
     )
     plugin = LtflowPlugin(settings)
     client = Client(
@@ -146,7 +150,7 @@ async def live(
     audit = Audit.from_settings(settings, events)
     app = create_app(
         settings,
-        client=LtflowClient(client, settings.task_queue, search_attributes=False),
+        client=LtflowClient(client, settings.task_queue, search_attributes=False, keys=events.keys),
         views=projections.runner.store,
         tokens=_registry(),
         projections=projections,

@@ -5,15 +5,20 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from typing import Any
 
+import httpx
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
+from ltflow.api import create_app
+from ltflow.api.server import running
+from ltflow.audit import access_log
 from ltflow.demo import narrative
 from ltflow.privacy.keyring import new_key, parse_keys
 from ltflow.workflows.codec import EncryptionCodec
 from ltflow.workflows.learning_team import workflow_id_for
-from tests.api.conftest import AUDITOR, READER, Api, bearer
+from tests.api.conftest import AUDITOR, READER, TOKENS, WRITER, Api, bearer
 
 
 async def test_an_encrypted_history_payload_decrypts_with_an_audit_token_only(api: Api) -> None:
@@ -78,3 +83,64 @@ async def test_a_payload_sealed_with_another_key_is_named_not_shown(api: Api) ->
     refused = await api.http.post("/codec/decode", json=wire, headers=bearer(AUDITOR))
     assert refused.status_code == 422
     assert "key this server does not hold" in refused.json()["message"]
+
+
+def _last_entries(api: Api, count: int) -> list[Any]:
+    audit = api.app.state.ltflow.audit
+    assert audit is not None
+    return access_log.entries(audit.store, None, count)
+
+
+async def test_every_decode_and_encode_is_in_the_access_log_before_it_answers(api: Api) -> None:
+    plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+             "data": base64.b64encode(b'{"seq": 1}').decode()}  # fmt: skip
+    encoded = await api.http.post("/codec/encode", json={"payloads": [plain, plain]})
+    assert encoded.status_code == 200
+    shown = await api.http.post(
+        "/codec/decode",
+        json=encoded.json(),
+        headers={**bearer(AUDITOR), "X-On-Behalf-Of": "dpo-jan", "X-Audit-Reason": "ticket 7"},
+    )
+    assert shown.status_code == 200
+    encode, decode = _last_entries(api, 2)
+    assert (encode.action, encode.actor, encode.channel) == (
+        "codec.encode",
+        "incident-system",
+        "http",
+    )
+    assert encode.detail == {"payloads": 2, "outcome": "ok"}
+    assert (decode.action, decode.actor, decode.on_behalf_of) == (
+        "codec.decode",
+        "auditor-ann",
+        "dpo-jan",
+    )
+    assert decode.detail == {"payloads": 2, "outcome": "ok", "reason": "ticket 7"}
+
+    other = EncryptionCodec(parse_keys(new_key()))
+    [encrypted] = await other.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"{}")])
+    wire = {"payloads": [{"metadata": {k: base64.b64encode(v).decode()
+                                       for k, v in encrypted.metadata.items()},
+                          "data": base64.b64encode(encrypted.data).decode()}]}  # fmt: skip
+    refused = await api.http.post("/codec/decode", json=wire, headers=bearer(AUDITOR))
+    assert refused.status_code == 422
+    [failed] = _last_entries(api, 1)
+    assert (failed.action, failed.detail) == (
+        "codec.decode",
+        {"payloads": 1, "outcome": "invalid_event"},
+    )
+
+
+async def test_an_api_without_an_access_log_decodes_nothing(api: Api) -> None:
+    bare = create_app(
+        api.stack.settings,
+        client=api.stack.ltflow,
+        views=api.projections.runner.store,
+        tokens=TOKENS,
+    )
+    plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+             "data": base64.b64encode(b"{}").decode()}  # fmt: skip
+    async with running(bare) as live, httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        for path, token in (("/codec/decode", AUDITOR), ("/codec/encode", WRITER)):
+            refused = await http.post(path, json={"payloads": [plain]}, headers=bearer(token))
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["code"] == "unavailable"

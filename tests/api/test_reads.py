@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from ltflow.aggregates import vocabulary as c
 from ltflow.aggregates.errors import ERRORS_BY_CODE, LtflowError
 from ltflow.aggregates.state import TeamSummary
 from ltflow.api import create_app
+from ltflow.api.auth import Principal, TokenRegistry
 from ltflow.api.errors import status_for
 from ltflow.api.server import running
 from ltflow.projections.store import SQLiteViewStore
@@ -41,8 +43,11 @@ async def test_teams_are_listed_from_the_read_models_with_their_filters(api: Api
     assert await ids(trigger="theme_trend") == set()
     assert await ids(status="closed") == set()
     assert_error(await api.http.get("/teams", params={"trigger": "gossip"}), 422, "invalid_query")
-    deadlines = await api.http.get("/deadlines", params={"team_id": second})
+    # The writer is a service outside the team: it finds a team's deadlines by its view id.
+    view_id = api.app.state.ltflow.view_ids.of(second)
+    deadlines = await api.http.get("/deadlines", params={"view_id": view_id})
     assert [(d["kind"], d["ref"]) for d in deadlines.json()] == [("session", "1")]
+    assert (await api.http.get("/deadlines", params={"team_id": second})).json() == []
     trends = await api.http.get("/trends", params={"theme": theme})
     assert sum(row["teams"] for row in trends.json()) == 2
 
@@ -168,3 +173,41 @@ async def test_every_domain_error_keeps_its_status_and_code_over_http(api: Api, 
         "message": "A clear sentence about it.",
         "details": {"why": "because"},
     }
+
+
+async def test_team_detail_shows_personal_fields_decrypted_and_erased_ones_at_once(
+    api: Api,
+) -> None:
+    team_id = await open_team(api.http)
+    for pid, name in (("p-ria", "Ria Ravensbergen"), ("p-sem", "Sem Smit")):
+        invite = {"type": "participant.invited", "event_id": f"inv-{pid}",
+                  "participant_id": pid, "display_name": name, "role": "nurse"}  # fmt: skip
+        sent = await api.http.post(f"/teams/{team_id}/events", json=invite)
+        assert sent.status_code == 200, sent.text
+    version = sent.json()["version"]
+    # An auditor sees every field (the policy's business); the view is stored encrypted.
+    auditor = Principal(
+        "sub-ada", frozenset({"teams:read"}), "person", "Ada", frozenset({"auditor"})
+    )
+    tokens = TokenRegistry({hashlib.sha256(b"tok-ada").digest(): auditor})
+    app = create_app(
+        api.stack.settings,
+        client=api.stack.ltflow,
+        views=api.projections.runner.store,
+        tokens=tokens,
+        audit=api.app.state.ltflow.audit,
+    )
+    async with running(app) as live, httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        shown = await http.get(
+            f"/teams/{team_id}", params={"min_version": version}, headers=bearer("tok-ada")
+        )
+        assert shown.status_code == 200, shown.text
+        names = {p["participant_id"]: p["display_name"] for p in shown.json()["participants"]}
+        assert names == {"p-ria": "Ria Ravensbergen", "p-sem": "Sem Smit"}
+
+        keys = api.events.keys
+        assert keys is not None
+        keys.delete(uuid.UUID(team_id), "p-ria")  # the key only: no event, no rebuild
+        shown = await http.get(f"/teams/{team_id}", headers=bearer("tok-ada"))
+        names = {p["participant_id"]: p["display_name"] for p in shown.json()["participants"]}
+        assert names == {"p-ria": "[erased]", "p-sem": "Sem Smit"}

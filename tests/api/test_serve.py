@@ -51,5 +51,8 @@ async def test_serve_runs_the_whole_stack_and_stops_when_asked(tmp_path: Path) -
         assert detail.json()["version"] == version
         history = await http.get(f"/teams/{team}/history")
         assert [f["actor"] for f in history.json()] == ["dev", "system"]
+        assert (await http.get("/actions")).status_code == 200
+    # No key configured: the one-machine stack made its own view id key in its data dir.
+    assert (tmp_path / "view.id.key").stat().st_mode & 0o777 == 0o600
     stop.set()
     await asyncio.wait_for(stack, timeout=30)

@@ -19,3 +19,5 @@ async def test_the_demo_runs_all_seven_phases_and_passes_its_audit_check(tmp_pat
     assert text.count("review.due") == 2
     assert "FAIL" not in text
     assert "ok    hash chain over the stored bytes verifies" in text
+    # Its data dir keeps its own view id key, so 'ltflow api' on it serves the cross-team views.
+    assert (tmp_path / "demo" / "view.id.key").stat().st_mode & 0o777 == 0o600

@@ -2,8 +2,9 @@
 
 * :class:`~ltflow.store.transcoder.FastJSONTranscoder` (orjson, then the transcodings) against the
   library's :class:`JSONTranscoder`, on stored events and on generated values;
-* the projections' lean decoding (personal fields opened with each team's keys, fetched once
-  per batch) against the shredding mapper, before and after an erasure;
+* the lean decoding (personal fields opened with each team's keys, fetched once per batch, or
+  kept encrypted as the projections read them) against the shredding mapper, before and after
+  an erasure;
 * the key stores' ``get_many`` against ``get``.
 """
 
@@ -29,8 +30,10 @@ from hypothesis import strategies as st
 
 from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.eventstore.application import LearningTeams
-from ltflow.privacy.fields import ERASED, BatchKeys, ShreddingMapper
+from ltflow.eventstore.decode import EventDecoder
+from ltflow.privacy.fields import ERASED, BatchKeys, ShreddingMapper, is_encrypted
 from ltflow.projections.log import EventLog, StoredTeamEvent
+from ltflow.store.events import event_rows
 from ltflow.store.transcoder import FastJSONTranscoder
 from tests.conftest import Clock
 from tests.integration.helpers import run_narrative
@@ -98,25 +101,29 @@ def test_stored_events_decode_the_same_either_way(app: LearningTeams, clock: Clo
         assert _same(fast.decode(state), plain.decode(state))
 
 
-def _lean_and_full(app: LearningTeams) -> list[tuple[StoredTeamEvent | Any, Any]]:
-    log = EventLog(app)
-    lean = [event for _, event in log.read(0, 10_000) if event is not None]
-    # The mapper with plain key lookups, no batch: the reference reading.
+def _lean_and_full(app: LearningTeams, *, opened: bool = True) -> list[tuple[Any, Any]]:
+    """The lean decoder's events beside the mapper's: with personal fields opened (the
+    decoder of the audit's readers), or as stored (the projections' log)."""
     assert isinstance(app.mapper, ShreddingMapper)
-    full = [
-        Mapper.to_domain_event(app.mapper, n)  # encrypted as stored
-        for n in app.recorder.select_notifications(0, 10_000)
-    ]
-    opened = [app.mapper.to_domain_event(n) for n in app.recorder.select_notifications(0, 10_000)]
-    assert len(full) == len(opened) == len(lean)
-    return list(zip(lean, opened, strict=True))
+    notifications = app.recorder.select_notifications(0, 10_000)
+    if opened:
+        rows = event_rows(app.recorder).page(0, 10_000)
+        lean = [e for e in EventDecoder(app.mapper).decode(rows) if e is not None]
+        # The mapper with plain key lookups, no batch: the reference reading.
+        full = [app.mapper.to_domain_event(n) for n in notifications]
+    else:
+        lean = [event for _, event in EventLog(app).read(0, 10_000) if event is not None]
+        full = [Mapper.to_domain_event(app.mapper, n) for n in notifications]  # as stored
+    assert len(full) == len(lean)
+    return list(zip(lean, full, strict=True))
 
 
-def test_the_projections_read_personal_fields_as_the_mapper_opens_them(
-    app: LearningTeams, clock: Clock
+@pytest.mark.parametrize("opened", [True, False], ids=["opened", "as-stored"])
+def test_the_lean_decoder_reads_personal_fields_as_the_mapper_does(
+    app: LearningTeams, clock: Clock, opened: bool
 ) -> None:
     run_narrative(app, clock)
-    pairs = _lean_and_full(app)
+    pairs = _lean_and_full(app, opened=opened)
     assert any(isinstance(lean, StoredTeamEvent) and lean.TYPE == "reflection.noted"
                for lean, _ in pairs)  # fmt: skip
     for lean, full in pairs:
@@ -131,19 +138,23 @@ def test_the_projections_read_personal_fields_as_the_mapper_opens_them(
             full.payload,
         )
     names = {full.payload.get("display_name") for _, full in pairs}
-    assert "Bram (day nurse)" in names
+    assert ("Bram (day nurse)" in names) is opened
+    if not opened:  # the projections' log: every personal field as stored, encrypted
+        assert all(is_encrypted(n) for n in names if n is not None)
 
 
 def test_after_an_erasure_the_next_batch_reads_erased(app: LearningTeams, clock: Clock) -> None:
     team_id, _ = run_narrative(app, clock)
-    log = EventLog(app)
-    before = [e for _, e in log.read(0, 10_000) if e is not None]
+    decoder = EventDecoder(app.mapper)
+    rows = event_rows(app.recorder)
+    before = [e for e in decoder.decode(rows.page(0, 10_000)) if e is not None]
     assert "Bram (day nurse)" in {e.payload.get("display_name") for e in before}
     erase = parse_sender_event(
         {"type": "participant.erased", "event_id": "erase-1", "participant_id": "p-bram"}
     )
     app.record(team_id, erase, actor="privacy-officer", received_at=clock())
-    after = [e for _, e in log.read(0, 10_000) if e is not None]  # the same log object
+    # The same decoder object: keys are looked up afresh for each batch.
+    after = [e for e in decoder.decode(rows.page(0, 10_000)) if e is not None]
     bram = [e for e in after if e.payload.get("participant_id") == "p-bram"]
     assert {e.payload["display_name"] for e in bram if e.TYPE == "participant.invited"} == {ERASED}
     assert {e.payload["perspective"] for e in bram if e.TYPE == "perspective.shared"} == {ERASED}

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ltflow.aggregates.errors import RuleViolatedError
+from ltflow.aggregates.errors import InvalidEventError, RuleViolatedError
 from ltflow.aggregates.vocabulary import parse_sender_event
 from ltflow.eventstore.application import LearningTeams
-from ltflow.privacy.fields import ERASED
+from ltflow.privacy.fields import ERASED, encrypt_field, encrypt_field_deterministic
 from tests.conftest import Clock
-from tests.integration.helpers import run_narrative
+from tests.integration.helpers import open_team, run_narrative
 
 
 def raw(app: LearningTeams, team_id: Any) -> list[tuple[int, bytes]]:
@@ -95,3 +96,38 @@ def test_a_reopened_application_still_cannot_read_the_erased_fields(
         assert reopened.state(team_id).erased == ["p-dewi"]
     finally:
         reopened.close()
+
+
+def test_the_record_refuses_a_field_encrypted_with_another_key(
+    app: LearningTeams, clock: Clock
+) -> None:
+    team_id = open_team(app, clock)
+    invite = {"type": "participant.invited", "event_id": "inv-a", "participant_id": "p-anna",
+              "role": "nurse", "display_name": "Anna"}  # fmt: skip
+    app.record(team_id, parse_sender_event(invite), actor="f", received_at=clock())
+    before = raw(app, team_id)
+    forged = encrypt_field(
+        AESGCM.generate_key(bit_length=256), "Never said", f"{team_id}/p-anna/reason".encode()
+    )
+    withdraw = parse_sender_event(
+        {
+            "type": "participant.withdrawn",
+            "event_id": "wd-f",
+            "participant_id": "p-anna",
+            "reason": forged,
+        }
+    )
+    with pytest.raises(InvalidEventError) as refused:
+        app.record(team_id, withdraw, actor="f", received_at=clock())
+    assert refused.value.code == "invalid_event"
+    assert raw(app, team_id) == before  # nothing stored
+
+    # The same field encrypted (deterministically, as the client does) with anna's own key.
+    assert app.keys is not None
+    key = app.keys.get(team_id, "p-anna")
+    assert key is not None
+    genuine = encrypt_field_deterministic(key, "Moved ward", f"{team_id}/p-anna/reason".encode())
+    withdraw = withdraw.model_copy(update={"reason": genuine})
+    app.record(team_id, withdraw, actor="f", received_at=clock())
+    assert app.history(team_id)[-1].payload["reason"] == "Moved ward"
+    assert genuine.encode() in raw(app, team_id)[-1][1]  # stored as sent, not encrypted again

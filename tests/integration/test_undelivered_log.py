@@ -89,3 +89,30 @@ def test_the_command_line_lists_and_retries(
     assert "Delivered 1; still undelivered 0." in capsys.readouterr().out
     assert ltflow(settings, "undelivered", "--json") == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_two_reminders_of_one_type_due_at_the_same_moment_are_both_kept(
+    settings: Settings,
+) -> None:
+    """Two safety nets due the same day fall overdue at the same moment: before the event id
+    joined the key, the second one's undelivered notification was silently dropped."""
+    team = uuid4()
+    a, b = (
+        Notification(
+            team_id=team,
+            type="safety_net.overdue",
+            occurred_at=T0,
+            recipient="facilitator",
+            event_id=f"system:safety_net.overdue:{net}:2026-03-15",
+        )
+        for net in ("sn-1", "sn-2")
+    )
+    log = UndeliveredLog.from_settings(settings)
+    try:
+        for one in (a, b, a):
+            log.record(UndeliveredNotification(notification=one, error="503"), T0)
+        assert [e.notification.event_id for e in log.pending()] == [a.event_id, b.event_id]
+        assert retry_pending(log, RecordingNotifier()) == (2, 0)
+        assert log.pending() == []
+    finally:
+        log.close()

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from ltflow.eventstore.application import LearningTeams
+from ltflow.eventstore.decode import encrypted_mapper
 from ltflow.projections.registry import PROJECTIONS
 from ltflow.projections.runner import TRACKING
 from ltflow.projections.store import ViewStore
@@ -106,7 +107,7 @@ def notification_of(app: LearningTeams, team_id: UUID, version: int) -> int:
 
 
 def fresh_fold(app: LearningTeams, team_id: UUID) -> TeamDetailView:
-    """The team's detail folded afresh from its stored events (what its views should show)."""
-    return fold_team_detail(
-        app.mapper.to_domain_event(e) for e in app.recorder.select_events(team_id)
-    )  # type: ignore[misc]
+    """The team's detail folded afresh from its stored events (what its views should show:
+    personal fields as stored, encrypted with the participants' keys)."""
+    mapper = encrypted_mapper(app.mapper)
+    return fold_team_detail(mapper.to_domain_event(e) for e in app.recorder.select_events(team_id))  # type: ignore[misc]

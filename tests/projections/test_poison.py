@@ -16,7 +16,7 @@ from eventsourcing.persistence import StoredEvent
 from pydantic import BaseModel, ValidationError
 
 from ltflow.eventstore.application import LearningTeams
-from ltflow.projections import action_tracker, team_fold, theme_trends
+from ltflow.projections import action_tracker, learning_library, team_fold, theme_trends
 from ltflow.projections.base import Row, TeamProjection
 from ltflow.projections.poison import describe, texts_in
 from ltflow.projections.registry import PROJECTIONS
@@ -77,8 +77,9 @@ def _failing_for_poison(rows: Callable[[TeamDetailView], list[Row]]) -> Any:
     :data:`POISON` among its participants."""
 
     def derived(view: TeamDetailView) -> list[Row]:
-        if view.participant(POISON) is not None:
-            raise OverflowError(f"date value out of range for {SECRET}")
+        poison = view.participant(POISON)
+        if poison is not None:  # quoting a personal field as the fold holds it (encrypted)
+            raise OverflowError(f"date value out of range for {poison.display_name}")
         return rows(view)
 
     return derived
@@ -229,6 +230,7 @@ def test_a_read_model_that_fails_for_one_team_holds_every_view_of_it_before_the_
     [held] = runner.quarantined()
     assert (held.team_id, held.projection, held.version) == (team_id, "action_tracker", 4)
     assert (held.error_class, held.error) == ("OverflowError", "date value out of range for …")
+    assert SECRET not in held.model_dump_json()
     detail = get_team_detail(views, team_id)
     overview = get_team_overview(views, team_id, now=clock())
     assert detail is not None
@@ -306,3 +308,28 @@ def test_an_error_message_keeps_no_text_of_the_payload_even_where_it_was_shorten
     assert describe(quoted, texts_in(payload))[1] == "bad \"…\" from [{'who': '…'}]"
     assert describe(KeyError("participant_id"), texts_in(payload))[1] == "'participant_id'"
     assert len(describe(ValueError("x" * 1000), [])[1]) == 300
+
+
+def test_a_view_of_decrypted_fields_that_fails_keeps_their_text_out_of_the_record(
+    app: LearningTeams, views: ViewStore, clock: Clock
+) -> None:
+    def quoting(view: TeamDetailView) -> list[Row]:
+        poison = view.participant(POISON)
+        if poison is not None:  # a buggy release quoting what it was handed: plaintext
+            raise OverflowError(f"date value out of range for {poison.display_name}")
+        return learning_library.library_rows(view)
+
+    # Handed the fold with the participants' names decrypted, for every team.
+    failing = dataclasses.replace(
+        learning_library.PROJECTION, rows=quoting, personal=("participants",), personal_if=None
+    )
+    runner = ProjectionRunner(app, views, projections=_swap(failing))
+    _, team_id = _poisoned_team(app, clock)
+    runner.catch_up()
+
+    [held] = runner.quarantined()
+    assert (held.team_id, held.projection, held.version) == (team_id, "learning_library", 4)
+    assert held.error_class == "ltflow.projections.team_detail.OpenedRowsError"
+    assert held.error.startswith("OverflowError while deriving rows")
+    assert "test_poison.py" in held.location  # where it was raised, still
+    assert SECRET not in held.model_dump_json()

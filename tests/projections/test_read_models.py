@@ -10,8 +10,10 @@ from uuid import UUID
 
 import pytest
 
+from ltflow.access.policy import Viewer
 from ltflow.aggregates import vocabulary as c
 from ltflow.eventstore.application import LearningTeams
+from ltflow.privacy.fields import is_encrypted
 from ltflow.projections import (
     action_tracker,
     deadlines,
@@ -20,12 +22,20 @@ from ltflow.projections import (
     team_overview,
     theme_trends,
 )
+from ltflow.projections.cross_team import ViewIds
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore
 from tests.conftest import Clock, postgres_settings, sqlite_settings
+from tests.projections.helpers import fresh_fold
 from tests.projections.scenario import PEOPLE, SAYS, TeamDriver, mixed_teams
 
 MARCH_9 = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+IDS = ViewIds(b"k" * 32)
+#: An auditor sees every team whole (the views' shapes for outsiders: test_cross_team_views).
+ALL: dict[str, Any] = {
+    "viewer": Viewer(subject="auditor-ann", scopes=frozenset({"audit:read"})),
+    "ids": IDS,
+}
 
 
 @dataclass
@@ -91,10 +101,15 @@ def test_team_detail_shows_what_the_facilitator_works_with(world: World) -> None
 
 def test_stored_team_detail_equals_a_fresh_fold_of_the_team_s_events(world: World) -> None:
     for team_id in world.ids.values():
-        fresh = team_detail.fold_team_detail(world.app.events.get(team_id))  # type: ignore[arg-type]
-        assert team_detail.get_team_detail(world.store, team_id) == fresh
-        assert team_detail.get_team_detail_json(world.store, team_id) == fresh.model_dump_json()
+        # Stored: the fold of the events as stored (personal fields encrypted) ...
+        stored = fresh_fold(world.app, team_id)
+        assert team_detail.get_team_detail(world.store, team_id) == stored
+        assert team_detail.get_team_detail_json(world.store, team_id) == stored.model_dump_json()
+        # ... read: the fold of the events opened with the participants' keys.
+        opened = team_detail.fold_team_detail(world.app.events.get(team_id))  # type: ignore[arg-type]
+        assert team_detail.read_team_detail(world.store, team_id, world.app.keys) == opened
     assert team_detail.get_team_detail(world.store, UUID(int=0)) is None
+    assert team_detail.read_team_detail(world.store, UUID(int=0), world.app.keys) is None
 
 
 def test_overview_lists_teams_with_phase_participants_and_next_deadline(world: World) -> None:
@@ -148,39 +163,43 @@ def test_overview_overdue_flags_are_decided_by_the_now_asked_with(world: World) 
     assert len(page) == 2
 
 
-def test_action_tracker_shows_every_safety_net_open_overdue_or_done(world: World) -> None:
+def test_action_tracker_shows_every_safety_net_open_overdue_done_or_ended(world: World) -> None:
     def statuses(today: date) -> dict[tuple[str, str], str]:
-        found = action_tracker.list_actions(world.store, today=today)
+        found = action_tracker.list_actions(world.store, **ALL, today=today)
         return {(a.case_ref, a.safety_net_id): a.status for a in found}
 
     assert statuses(date(2026, 3, 9)) == {
         ("case-closed", "sn-list"): "done",
-        ("case-closed", "sn-pilot"): "open",
+        # Left open when its team closed: nobody's to do any more, so not "open".
+        ("case-closed", "sn-pilot"): "ended",
         ("case-follow", "sn-list"): "open",
         ("case-follow", "sn-pilot"): "open",
     }
     assert statuses(date(2026, 3, 11))[("case-follow", "sn-list")] == "overdue"
     march_11 = date(2026, 3, 11)
     counts: list[tuple[action_tracker.ActionStatus, int]] = [
-        ("open", 2),
+        ("open", 1),
         ("overdue", 1),
         ("done", 1),
+        ("ended", 1),
     ]
     for status, count in counts:
-        found = action_tracker.list_actions(world.store, today=march_11, status=status)
+        found = action_tracker.list_actions(world.store, **ALL, today=march_11, status=status)
         assert [a.status for a in found] == [status] * count
-    by_owner = action_tracker.list_actions(world.store, today=march_11, owner="porter-cy")
+    by_owner = action_tracker.list_actions(world.store, **ALL, today=march_11, owner="porter-cy")
     assert {(a.case_ref, a.owner) for a in by_owner} == {
         ("case-closed", "porter-cy"),
         ("case-follow", "porter-cy"),
     }
-    follow = action_tracker.list_actions(world.store, today=march_11, team_id=world.ids["follow"])
+    follow = action_tracker.list_actions(
+        world.store, **ALL, today=march_11, team_id=world.ids["follow"]
+    )
     assert [a.due for a in follow] == [date(2026, 3, 10), date(2026, 4, 9)]
 
 
 def test_deadlines_list_reflection_windows_reminders_and_reviews(world: World) -> None:
     def upcoming(now: datetime, **kw: Any) -> list[tuple[str, str, bool]]:
-        found = deadlines.list_deadlines(world.store, now=now, **kw)
+        found = deadlines.list_deadlines(world.store, **ALL, now=now, **kw)
         return [(d.case_ref, d.kind, d.overdue) for d in found]
 
     assert upcoming(MARCH_9) == [
@@ -202,8 +221,8 @@ def test_deadlines_list_reflection_windows_reminders_and_reviews(world: World) -
 def test_library_holds_communicated_learning_and_only_consented_perspectives(
     world: World,
 ) -> None:
-    [entry] = learning_library.list_library(world.store)
-    assert (entry.team_id, entry.theme) == (world.ids["closed"], "falls")
+    [entry] = learning_library.list_library(world.store, ids=IDS)
+    assert (entry.view_id, entry.theme) == (IDS.of(world.ids["closed"]), "falls")
     assert entry.perspectives == [SAYS["nurse-ann"], SAYS["porter-cy"]]
     assert [lp.kind for lp in entry.learning_points] == ["keep", "change"]
     assert [s.summary for s in entry.stories] == ["How a checklist made night handovers safer"]
@@ -211,7 +230,7 @@ def test_library_holds_communicated_learning_and_only_consented_perspectives(
     personal = [*PEOPLE, "Ann", "Bo", "Cy", "Di", "fac-fiona", "case-closed", "slept on it"]
     for word in [*personal, SAYS["doctor-bo"], SAYS["family-di"]]:
         assert word not in published
-    assert learning_library.list_library(world.store, theme="medication") == []
+    assert learning_library.list_library(world.store, ids=IDS, theme="medication") == []
 
 
 def test_theme_trends_count_teams_learning_points_and_safety_nets_per_month(
@@ -241,7 +260,7 @@ def test_system_timers_show_in_deadlines_and_overview(
     latest = clock() + timedelta(days=14)
     driver.system(c.ReflectionReminderDue(event_id="late#reminder", latest=latest))
     runner.catch_up()
-    kinds = [d.kind for d in deadlines.list_deadlines(views, now=clock(), team_id=team_id)]
+    kinds = [d.kind for d in deadlines.list_deadlines(views, **ALL, now=clock(), team_id=team_id)]
     assert kinds == ["reflection.opens", "reflection.closes"]
     clock.advance(days=15)
     driver.system(c.ReflectionOverdue(event_id="late#overdue", latest=latest, facilitator="f"))
@@ -254,3 +273,45 @@ def test_system_timers_show_in_deadlines_and_overview(
     assert detail.reflection is not None
     assert detail.reflection.reminded_at is not None
     assert detail.reflection.overdue_at is not None
+
+
+def test_the_stored_view_holds_no_personal_text_and_an_erasure_shows_without_rebuild(
+    app: LearningTeams, settings: Any, clock: Clock
+) -> None:
+    driver = TeamDriver(app, clock, "case-encrypted-view")
+    team_id = driver.convene()
+    driver.through_session_one(PEOPLE[:3], [True, False, True])
+    store = ViewStore.from_settings(settings)
+    try:
+        runner = ProjectionRunner(app, store)
+        runner.catch_up()
+        doc = team_detail.get_team_detail_json(store, team_id)
+        assert doc is not None
+        with store.read() as tx:  # every stored row of every view table
+            rows = repr(
+                [tx.fetchall(f"SELECT * FROM {store.table(p.table)}") for p in runner.projections]
+            )
+        for person in PEOPLE[:3]:
+            assert SAYS[person] not in rows
+        stored = team_detail.load(doc)
+        assert all(is_encrypted(p.display_name) for p in stored.participants)
+        assert all(is_encrypted(p.perspective) for p in stored.perspectives)
+
+        opened = team_detail.read_team_detail(store, team_id, app.keys)
+        assert opened is not None
+        assert {p.perspective for p in opened.perspectives} == {SAYS[p] for p in PEOPLE[:3]}
+        assert {p.display_name for p in opened.participants} == {"Ann", "Bo", "Cy"}
+
+        assert app.keys is not None
+        app.keys.delete(team_id, "nurse-ann")  # no event, no rebuild, no projection run
+        erased = team_detail.read_team_detail(store, team_id, app.keys)
+        assert erased is not None
+        ann = erased.participant("nurse-ann")
+        assert ann is not None
+        assert ann.display_name == "[erased]"
+        by = {p.participant_id: p.perspective for p in erased.perspectives}
+        assert by == {"nurse-ann": "[erased]", "doctor-bo": SAYS["doctor-bo"],
+                      "porter-cy": SAYS["porter-cy"]}  # fmt: skip
+        assert team_detail.get_team_detail_json(store, team_id) == doc  # not one byte changed
+    finally:
+        store.close()

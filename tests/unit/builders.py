@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeAlias
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -211,6 +211,7 @@ class Walk:
         kind: Literal["micro_action", "experiment"] = "micro_action",
         addresses: list[str] | None = None,
         hypothesis: str | None = None,
+        due: date | None = None,
     ) -> list[c.Command]:
         self.tick()
         return self.send(
@@ -222,6 +223,7 @@ class Walk:
                 owner="p-bram",
                 addresses=addresses or [],
                 hypothesis=hypothesis,
+                due=due,
             )
         )
 
@@ -313,7 +315,11 @@ def _to_safety_nets(walk: Walk) -> None:
 def _to_follow_up(walk: Walk) -> None:
     walk.safety_net("sn-1", addresses=["lp-change-1"])
     walk.safety_net(
-        "sn-2", kind="experiment", addresses=["lp-keep-1"], hypothesis="Fewer interruptions."
+        "sn-2",
+        kind="experiment",
+        addresses=["lp-keep-1"],
+        hypothesis="Fewer interruptions.",
+        due=(walk.now + timedelta(days=60)).date(),
     )
     walk.conclude_safety_nets()
 

@@ -79,6 +79,15 @@ EXPECTED_PHASES: dict[str, frozenset[Phase]] = {
     "reflection.overdue": frozenset({P.PROCESSING_TIME}),
     "review.due": frozenset({P.FOLLOW_UP}),
     "follow_up.ended": frozenset({P.FOLLOW_UP}),
+    # Reminders for every deadline (issue 16).
+    "session.reminder_due": frozenset(
+        {P.GOAL_AND_SCOPE, P.SESSION_ONE, P.PROCESSING_TIME, P.SESSION_TWO}
+    ),
+    "reflection.prompt_due": frozenset({P.PROCESSING_TIME}),
+    "safety_net.reminder_due": frozenset({P.SAFETY_NETS, P.FOLLOW_UP, P.COMMUNICATE}),
+    "safety_net.overdue": frozenset({P.SAFETY_NETS, P.FOLLOW_UP, P.COMMUNICATE}),
+    "safety_net.escalated": frozenset({P.SAFETY_NETS, P.FOLLOW_UP, P.COMMUNICATE}),
+    "follow_up.ending_due": frozenset({P.FOLLOW_UP}),
 }
 #: Recorded by ltflow as consequences only; ``decide`` refuses them as input.
 NEVER_DECIDED = frozenset({"team.convened", "phase.entered", "reflection.opened"})
@@ -235,7 +244,42 @@ VALID: dict[str, Callable[[Walk], c.Command]] = {
     "follow_up.ended": lambda w: c.FollowUpEnded(
         event_id=w.eid("follow-up-ended"), outcome="period_ended"
     ),
+    "session.reminder_due": lambda w: c.SessionReminderDue(
+        event_id=w.eid("session-reminder"), **_upcoming_session(w)
+    ),
+    "reflection.prompt_due": lambda w: c.ReflectionPromptDue(
+        event_id=w.eid("prompt"), earliest=w.state.reflection_earliest or w.now
+    ),
+    "safety_net.reminder_due": lambda w: c.SafetyNetReminderDue(
+        event_id=w.eid("net-reminder"), **_net_with_due(w)
+    ),
+    "safety_net.overdue": lambda w: c.SafetyNetOverdue(
+        event_id=w.eid("net-overdue"), **_net_with_due(w)
+    ),
+    "safety_net.escalated": lambda w: c.SafetyNetEscalated(
+        event_id=w.eid("net-escalated"), sponsor_id="sub-manager", **_net_with_due(w)
+    ),
+    "follow_up.ending_due": lambda w: c.FollowUpEndingDue(
+        event_id=w.eid("ending"), ends=w.state.follow_up_ends_at or w.now
+    ),
 }
+
+
+def _upcoming_session(walk: Walk) -> dict[str, object]:
+    """The first session scheduled and not yet held (session 1 at now, if none)."""
+    for number, session in sorted(walk.state.sessions.items()):
+        held = session.started_at or session.completed_at
+        if session.scheduled_at is not None and not held:
+            return {"session": number, "at": session.scheduled_at}
+    return {"session": 1, "at": walk.now}
+
+
+def _net_with_due(walk: Walk) -> dict[str, object]:
+    """The first open safety net with a due date (an unknown one, if none)."""
+    for net_id, due in sorted(walk.state.safety_net_due.items()):
+        if not walk.state.safety_nets.get(net_id, True):
+            return {"safety_net_id": net_id, "due": due}
+    return {"safety_net_id": "sn-none", "due": walk.now.date()}
 
 
 # --- per-type prerequisites, met by valid events within the allowed phase ------------------------
@@ -271,7 +315,30 @@ def _meet_close(walk: Walk) -> None:
     walk.story()
 
 
+def _meet_session_reminder(walk: Walk) -> None:
+    if _upcoming_session(walk)["at"] != walk.now:
+        return
+    state = walk.state
+    if state.phase is P.GOAL_AND_SCOPE:
+        walk.schedule(1, walk.now + timedelta(days=2))
+    elif state.phase is P.PROCESSING_TIME:
+        assert state.reflection_earliest is not None
+        walk.schedule(2, state.reflection_earliest)
+    else:
+        walk.schedule(_next_session(walk), walk.now + timedelta(days=7))
+
+
+def _meet_net_deadline(walk: Walk) -> None:
+    if walk.state.phase is P.SAFETY_NETS and not walk.state.safety_net_due:
+        walk.safety_net("sn-due", due=(walk.now + timedelta(days=10)).date())
+
+
 PREPARE: dict[str, Callable[[Walk], None]] = {
+    "session.reminder_due": _meet_session_reminder,
+    "safety_net.reminder_due": _meet_net_deadline,
+    "safety_net.overdue": _meet_net_deadline,
+    "safety_net.escalated": _meet_net_deadline,
+    "follow_up.ending_due": _meet_follow_up,
     "session.started": _meet_session_start,
     "analysis.concluded": _meet_analysis,
     "safety_nets.concluded": _meet_safety_nets,

@@ -328,6 +328,12 @@ def _arbitrary(draw: Draw, walk: Walk, eid: str) -> c.Command:
         "reflection.overdue": {"latest": walk.now, "facilitator": "f"},
         "review.due": {"review": draw(st.integers(1, 3)), "criteria": ["c-1"]},
         "follow_up.ended": {"outcome": draw(st.sampled_from(["criteria_met", "period_ended"]))},
+        "session.reminder_due": {"session": draw(st.integers(1, 3)), "at": walk.now},
+        "reflection.prompt_due": {"earliest": walk.now},
+        "safety_net.reminder_due": {"safety_net_id": "sn-1", "due": walk.now.date()},
+        "safety_net.overdue": {"safety_net_id": "sn-1", "due": walk.now.date()},
+        "safety_net.escalated": {"safety_net_id": "sn-1", "due": walk.now.date()},
+        "follow_up.ending_due": {"ends": walk.now},
     }.get(type_, {})
     return c.ALL_TYPES[type_].model_validate({"type": type_, "event_id": eid, **fields})
 

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from ltflow.aggregates import rules, state
 from ltflow.aggregates import vocabulary as v
+from ltflow.aggregates.errors import InvalidEventError
 from ltflow.aggregates.learning_team import EVENT_CLASSES, LearningTeam
 from ltflow.privacy import fields as privacy_fields
 from ltflow.projections import team_fold
@@ -110,3 +111,36 @@ def test_the_workflow_module_imports_no_event_store() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_personal_field_takes_plain_text_within_its_limit_or_its_encrypted_form() -> None:
+    encrypt_field_deterministic = privacy_fields.encrypt_field_deterministic
+    key, aad = bytes(32), b"team/p-1/perspective"
+    longest = "\U0001f600" * 20_000  # the longest plain value, 4 bytes a character in UTF-8
+
+    def perspective(value: str) -> str:
+        event = v.parse_sender_event(
+            {
+                "type": "perspective.shared",
+                "event_id": "e",
+                "participant_id": "p-1",
+                "perspective": value,
+                "consent_to_share": False,
+            }
+        )
+        return str(getattr(event, "perspective"))  # noqa: B009
+
+    assert perspective(longest) == longest
+    encrypted = encrypt_field_deterministic(key, longest, aad)
+    assert perspective(encrypted) == encrypted  # the bound fits the longest value's form
+    with pytest.raises(InvalidEventError) as too_long:
+        perspective("x" * 20_001)
+    assert "at most 20000 characters" in too_long.value.message
+    for forged in (v.ENCRYPTED_PREFIX + "not base64!", encrypted + "AAAA"):
+        with pytest.raises(InvalidEventError) as refused:
+            perspective(forged)
+        assert "must be one ltflow encrypted" in refused.value.message
+    name = encrypt_field_deterministic(key, "\U0001f600" * 200, b"team/p-1/display_name")
+    invite = {"type": "participant.invited", "event_id": "i", "participant_id": "p-1",
+              "role": "nurse", "display_name": name}  # fmt: skip
+    assert getattr(v.parse_sender_event(invite), "display_name") == name  # noqa: B009

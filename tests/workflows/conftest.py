@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from ltflow.aggregates.bounds import DEV_POLICY_FLOOR
 from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
+from ltflow.privacy.keys import key_store_for
 from ltflow.workflows.client import LtflowClient
 from ltflow.workflows.learning_team import SEARCH_ATTRIBUTES
 from ltflow.workflows.notifications import Notifier
@@ -102,16 +103,25 @@ def make_stack_factory(
         recording = RecordingNotifier()
         plugin = LtflowPlugin(settings, notifier=notifier or recording, app_factory=app_factory)
         client = Client(env.client.service_client, namespace=env.client.namespace, plugins=[plugin])
-        async with Worker(client, task_queue=settings.task_queue):
-            yield Stack(
-                client=client,
-                ltflow=JsonLtflowClient(
-                    client, settings.task_queue, search_attributes=search_attributes
-                ),
-                settings=settings,
-                notifier=recording,
-                plugin=plugin,
-            )
+        # The sender's client holds the installation's participant keys, as the API and the
+        # CLI do: personal fields enter Temporal encrypted.
+        keys = key_store_for(settings)
+        try:
+            async with Worker(client, task_queue=settings.task_queue):
+                yield Stack(
+                    client=client,
+                    ltflow=JsonLtflowClient(
+                        client,
+                        settings.task_queue,
+                        search_attributes=search_attributes,
+                        keys=keys,
+                    ),
+                    settings=settings,
+                    notifier=recording,
+                    plugin=plugin,
+                )
+        finally:
+            keys.close()
 
     return stack
 

@@ -69,8 +69,10 @@ async def record(
 
 #: The workflow code's generation: v1 folded each event itself; v2 adopts the state the store
 #: activity answers with (``adopt-state``); v3 sends notifications in the background and records
-#: the undeliverable ones (``notify-in-background``).
-GENERATION = "v3"
+#: the undeliverable ones (``notify-in-background``); v4 keeps a reminder for every deadline
+#: (``every-deadline``) and notifies every phase entered, a session scheduled and the team's end
+#: (``notify-every-change``).
+GENERATION = "v4"
 
 
 async def main() -> None:

@@ -49,7 +49,8 @@ async def test_a_deterministic_store_failure_answers_at_once_and_the_team_goes_o
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     def app() -> LearningTeams:
-        return _FaultyTeams.from_settings(Settings(data_dir=tmp_path / "store"))
+        # The stack's data dir: the sender's client encrypts with the same participant keys.
+        return _FaultyTeams.from_settings(Settings(data_dir=tmp_path))
 
     async with stack_factory(time_env, search_attributes=False, app_factory=app) as stack:
         team_id = (await stack.ltflow.open_team(narrative.convene(), actor="f")).team_id
@@ -62,6 +63,8 @@ async def test_a_deterministic_store_failure_answers_at_once_and_the_team_goes_o
         logged = "".join(capfd.readouterr())
         assert "OverflowError" in logged
         assert SECRET not in logged
+        # The client sent the name encrypted, so the fault quoted that: not logged either.
+        assert "ltflow-pii:v1:" not in logged
         assert SECRET not in raised.value.message
         assert raised.value.code == "internal_error"
         assert raised.value.details["error_class"] == "OverflowError"
