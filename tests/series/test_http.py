@@ -20,6 +20,7 @@ from ltflow.api.auth import Principal, TokenRegistry
 from ltflow.api.server import running
 from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
+from ltflow.projections.cross_team import view_ids_for
 from ltflow.projections.service import ProjectionService
 from ltflow.series.client import SeriesClient
 from ltflow.series.model import schedule_id_for
@@ -75,6 +76,7 @@ async def live(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Li
         projections = ProjectionService.from_settings(
             stack.settings, events, poll_interval=0.05
         ).start()
+        view_ids_for(stack.settings, create=True)  # as 'ltflow dev' does, in its data dir
         app = create_app(
             stack.settings, client=stack.ltflow, views=projections.runner.store, tokens=registry
         )
