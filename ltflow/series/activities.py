@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from temporalio import activity
@@ -29,10 +29,11 @@ from ltflow.series.model import (
 from ltflow.series.payloads import BlockingTeam, ConveneSlotInput, ConveneSlotResult
 from ltflow.workflows.client import LtflowClient
 
+if TYPE_CHECKING:
+    from ltflow.privacy.keys import KeyStore
 
-def _teams() -> LtflowClient:
-    # The worker's own client (with ltflow's plugin), on the task queue this worker serves.
-    return LtflowClient(activity.client(), activity.info().task_queue)
+
+KeysFactory = Callable[[], "KeyStore | None"]
 
 
 _UNREADABLE = "unreadable"
@@ -54,7 +55,18 @@ def team_of(series_id: str, slot: datetime) -> UUID:
 
 
 class SeriesActivities:
-    """Registered by :class:`~ltflow.workflows.plugin.LtflowPlugin` beside the team's own."""
+    """Registered by :class:`~ltflow.workflows.plugin.LtflowPlugin` beside the team's own.
+
+    ``keys``: the worker's participant keys, so a default participant's personal fields (their
+    display name) enter the team's workflow already encrypted, as from any sender."""
+
+    def __init__(self, keys: KeysFactory | None = None) -> None:
+        self._keys = keys
+
+    def _teams(self) -> LtflowClient:
+        # The worker's own client (with ltflow's plugin), on the task queue this worker serves.
+        keys = self._keys() if self._keys is not None else None
+        return LtflowClient(activity.client(), activity.info().task_queue, keys=keys)
 
     @activity.defn(name="ltflow_series_blocking_team")
     async def blocking_team(self, slot: ConveneSlotInput) -> BlockingTeam | None:
@@ -64,7 +76,7 @@ class SeriesActivities:
         skips nothing), and a team that does not answer holds nothing back. The earlier slots
         are those the Schedule lists as its recent actions (Temporal keeps the last ten), newest
         first; a slot without a team was skipped."""
-        teams, series = _teams(), slot.series
+        teams, series = self._teams(), slot.series
         if await _summary(teams, team_of(series.series_id, slot.slot)) is not None:
             return None
         handle = teams.client.get_schedule_handle(series.schedule_id)
@@ -90,7 +102,7 @@ class SeriesActivities:
     async def convene_slot(self, slot: ConveneSlotInput) -> ConveneSlotResult:
         """Open the slot's team as the series, invite the default participants, assign the
         sponsor."""
-        teams, series = _teams(), slot.series
+        teams, series = self._teams(), slot.series
         convene = convene_for(series, slot.slot)
         try:
             opened = await teams.open_team_result(convene, actor=series.actor)

@@ -191,11 +191,15 @@ class LtflowPlugin(SimplePlugin):
         super().__init__(
             "ltflow.LtflowPlugin",
             data_converter=_data_converter(self.codec),
-            activities=[*self.ltflow_activities.all(), *SeriesActivities().all()],
+            activities=[*self.ltflow_activities.all(), *self._series_activities().all()],
             workflows=[LearningTeamWorkflow, SeriesConveneWorkflow],
             workflow_runner=_with_passthrough,
             run_context=self._run_context,
         )
+
+    def _series_activities(self) -> SeriesActivities:
+        # The participant keys of the worker's own event store (opened on first use).
+        return SeriesActivities(keys=lambda: self.ltflow_activities.app.keys)
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         config = super().configure_worker(config)

@@ -13,7 +13,9 @@ from ltflow.series.client import SeriesClient, SeriesInfo, SlotRecord
 from ltflow.series.model import SeriesDefinition, case_ref_for
 from tests.series.conftest import at_seconds, eventually, parse, series_body
 from tests.workflows.conftest import Stack
+from tests.workflows.test_personal_fields import history_text
 
+SECRET = "Dr. Qx7-Secret"
 SERIES_TYPES = {"team.convened", "participant.invited", "sponsor.assigned"}
 
 
@@ -39,7 +41,9 @@ async def until_outcomes(
 async def test_a_series_fires_twice_and_opens_two_teams_as_the_series(
     dev_stack: Stack, series: SeriesClient
 ) -> None:
-    definition = parse(series_body(start=at_seconds(1).isoformat()))
+    body = series_body(start=at_seconds(1).isoformat())
+    body["participants"][1]["display_name"] = SECRET
+    definition = parse(body)
     info, created = await series.create(definition)
     assert created
     assert len(info.next_runs) >= 2
@@ -59,6 +63,10 @@ async def test_a_series_fires_twice_and_opens_two_teams_as_the_series(
         assert convened.occurred_at == slot  # the scheduled time, not when the worker ran
         sponsor = next(f for f in facts if f.type == "sponsor.assigned")
         assert sponsor.payload["sponsor_id"] == "mgr-1"
+        # The display name enters the team's workflow encrypted with the participant's key.
+        invited = [f.payload.get("display_name") for f in facts if f.type == "participant.invited"]
+        assert SECRET in invited
+        assert SECRET not in await history_text(dev_stack, team_id)
 
 
 async def test_pause_stops_it_and_resume_with_backfill_fills_the_missed_slots_once(
