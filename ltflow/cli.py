@@ -79,11 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ltflow.audit.cli import add_parser as add_audit
     from ltflow.projections.cli import add_parser as add_projections
+    from ltflow.series.cli import add_parser as add_series
     from ltflow.workflows.notifications_cli import add_parser as add_notifications
 
     add_projections(commands)
     add_audit(commands)
     add_notifications(commands)
+    add_series(commands)
     return parser
 
 

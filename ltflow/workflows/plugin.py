@@ -27,6 +27,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
 from ltflow.privacy.keyring import load_or_create_key_file, parse_keys
+from ltflow.series.activities import SeriesActivities
+from ltflow.series.workflow import SeriesConveneWorkflow
 from ltflow.workflows.activities import LtflowActivities
 from ltflow.workflows.codec import REFUSED, EncryptionCodec, with_host_codec
 from ltflow.workflows.failures import LtflowFailureConverter, PayloadRefusedError
@@ -50,6 +52,10 @@ PASSTHROUGH_MODULES = (
     "ltflow.aggregates",
     "ltflow.config",
     "ltflow.privacy",
+    "ltflow.series.activities",
+    "ltflow.series.model",
+    "ltflow.series.payloads",
+    "ltflow.series.rhythm",
     "ltflow.store",
     "ltflow.workflows.activities",
     "ltflow.workflows.client",
@@ -185,11 +191,15 @@ class LtflowPlugin(SimplePlugin):
         super().__init__(
             "ltflow.LtflowPlugin",
             data_converter=_data_converter(self.codec),
-            activities=self.ltflow_activities.all(),
-            workflows=[LearningTeamWorkflow],
+            activities=[*self.ltflow_activities.all(), *self._series_activities().all()],
+            workflows=[LearningTeamWorkflow, SeriesConveneWorkflow],
             workflow_runner=_with_passthrough,
             run_context=self._run_context,
         )
+
+    def _series_activities(self) -> SeriesActivities:
+        # The participant keys of the worker's own event store (opened on first use).
+        return SeriesActivities(keys=lambda: self.ltflow_activities.app.keys)
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         config = super().configure_worker(config)
