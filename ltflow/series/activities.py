@@ -28,6 +28,7 @@ from ltflow.series.model import (
 )
 from ltflow.series.payloads import BlockingTeam, ConveneSlotInput, ConveneSlotResult
 from ltflow.workflows.client import LtflowClient
+from ltflow.workflows.naming import WorkflowIds
 
 if TYPE_CHECKING:
     from ltflow.privacy.keys import KeyStore
@@ -60,13 +61,21 @@ class SeriesActivities:
     ``keys``: the worker's participant keys, so a default participant's personal fields (their
     display name) enter the team's workflow already encrypted, as from any sender."""
 
-    def __init__(self, keys: KeysFactory | None = None) -> None:
+    def __init__(
+        self, keys: KeysFactory | None = None, workflow_ids: WorkflowIds | None = None
+    ) -> None:
         self._keys = keys
+        self._workflow_ids = workflow_ids
 
     def _teams(self) -> LtflowClient:
         # The worker's own client (with ltflow's plugin), on the task queue this worker serves.
         keys = self._keys() if self._keys is not None else None
-        return LtflowClient(activity.client(), activity.info().task_queue, keys=keys)
+        return LtflowClient(
+            activity.client(),
+            activity.info().task_queue,
+            keys=keys,
+            workflow_ids=self._workflow_ids,
+        )
 
     @activity.defn(name="ltflow_series_blocking_team")
     async def blocking_team(self, slot: ConveneSlotInput) -> BlockingTeam | None:

@@ -33,6 +33,7 @@ from ltflow.workflows.activities import LtflowActivities
 from ltflow.workflows.codec import REFUSED, EncryptionCodec, with_host_codec
 from ltflow.workflows.failures import LtflowFailureConverter, PayloadRefusedError
 from ltflow.workflows.learning_team import LearningTeamWorkflow
+from ltflow.workflows.naming import workflow_ids_for
 from ltflow.workflows.notifications import Notifier, notifier_for
 from ltflow.workflows.sandbox import DirectContextRunner
 from ltflow.workflows.undelivered import UndeliveredLog
@@ -199,7 +200,11 @@ class LtflowPlugin(SimplePlugin):
 
     def _series_activities(self) -> SeriesActivities:
         # The participant keys of the worker's own event store (opened on first use).
-        return SeriesActivities(keys=lambda: self.ltflow_activities.app.keys)
+        # And the deployment's workflow names (``docs/access.md``): a series opens teams too.
+        return SeriesActivities(
+            keys=lambda: self.ltflow_activities.app.keys,
+            workflow_ids=workflow_ids_for(self.settings),
+        )
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         config = super().configure_worker(config)
