@@ -117,12 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ltflow.audit.cli import add_parser as add_audit
     from ltflow.projections.cli import add_parser as add_projections
+    from ltflow.series.cli import add_parser as add_series
     from ltflow.workflows.notifications_cli import add_parser as add_notifications
 
     plain = cast("argparse._SubParsersAction[argparse.ArgumentParser]", commands)
     add_projections(plain)
     add_audit(plain)
     add_notifications(plain)
+    add_series(plain)
     return parser
 
 

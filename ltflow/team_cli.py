@@ -132,6 +132,7 @@ async def _team(args: argparse.Namespace, settings: Settings) -> int:
     from ltflow.aggregates import vocabulary as v
     from ltflow.privacy.keys import key_store_for
     from ltflow.workflows.client import LtflowClient
+    from ltflow.workflows.naming import workflow_ids_for
     from ltflow.workflows.runtime import temporal_client
 
     # Parsed once, here, before anything connects: bad input changes nothing.
@@ -147,7 +148,9 @@ async def _team(args: argparse.Namespace, settings: Settings) -> int:
     keys = key_store_for(settings) if event is not None and type(event).personal else None
     try:
         async with temporal_client(settings) as client:
-            ltflow = LtflowClient(client, settings.task_queue, keys=keys)
+            ltflow = LtflowClient(
+                client, settings.task_queue, keys=keys, workflow_ids=workflow_ids_for(settings)
+            )
             if convene is not None:
                 summary = await ltflow.open_team(convene, actor=args.actor)
             elif event is not None and team_id is not None:
@@ -179,11 +182,13 @@ async def _next(args: argparse.Namespace, settings: Settings) -> int:
     from ltflow.aggregates.next_steps import next_steps
     from ltflow.aggregates.state import summarize
     from ltflow.workflows.client import LtflowClient
+    from ltflow.workflows.naming import workflow_ids_for
     from ltflow.workflows.runtime import temporal_client
 
     team_id = team_ref(args.team)
     async with temporal_client(settings) as client:
-        state = await LtflowClient(client, settings.task_queue).state(team_id)
+        ltflow = LtflowClient(client, settings.task_queue, workflow_ids=workflow_ids_for(settings))
+        state = await ltflow.state(team_id)
     if state is None:
         from ltflow.aggregates.errors import TeamNotFoundError
 
@@ -207,10 +212,12 @@ async def _repair(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
 
     from ltflow.workflows.client import LtflowClient
+    from ltflow.workflows.naming import workflow_ids_for
     from ltflow.workflows.runtime import temporal_client
 
     async with temporal_client(settings) as client:
-        result = await LtflowClient(client, settings.task_queue).repair(team_ref(args.team))
+        ltflow = LtflowClient(client, settings.task_queue, workflow_ids=workflow_ids_for(settings))
+        result = await ltflow.repair(team_ref(args.team))
     if args.json:
         print(json.dumps(asdict(result), default=str))
     else:

@@ -12,7 +12,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from ltflow import __version__
-from ltflow.api import routes_codec, routes_events, routes_ops, routes_teams, routes_views
+from ltflow.api import (
+    routes_codec,
+    routes_events,
+    routes_ops,
+    routes_series,
+    routes_teams,
+    routes_views,
+)
 from ltflow.api.auth import TokenRegistry, registry_for
 from ltflow.api.context import ApiContext, utc_now
 from ltflow.api.errors import install_error_handlers
@@ -108,6 +115,7 @@ def create_app(
         routes_ops.router,
         routes_codec.decode_router,
         routes_codec.encode_router,
+        routes_series.router,
     ):
         app.include_router(router)
     origins = list(settings.codec_cors_origins)

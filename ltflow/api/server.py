@@ -31,6 +31,7 @@ from ltflow.projections.cross_team import view_ids_for
 from ltflow.projections.service import ProjectionService
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.client import LtflowClient
+from ltflow.workflows.naming import workflow_ids_for
 from ltflow.workflows.runtime import temporal_client
 
 log = structlog.get_logger("ltflow.api")
@@ -149,7 +150,12 @@ async def serve(
         app = create_app(
             settings,
             # The event store's participant keys: personal fields enter Temporal encrypted.
-            client=LtflowClient(client, settings.task_queue, keys=events.keys),
+            client=LtflowClient(
+                client,
+                settings.task_queue,
+                keys=events.keys,
+                workflow_ids=workflow_ids_for(settings),
+            ),
             views=views,
             tokens=registry,
             projections=projections,

@@ -89,11 +89,13 @@ async def check_replay(client: Any, team_id: UUID, settings: Settings) -> list[F
     from temporalio.service import RPCError, RPCStatusCode
     from temporalio.worker import Replayer
 
-    from ltflow.workflows.learning_team import workflow_id_for
+    from ltflow.workflows.client import LtflowClient
+    from ltflow.workflows.naming import workflow_ids_for
     from ltflow.workflows.plugin import LtflowPlugin
 
     tid = str(team_id)
-    handle = client.get_workflow_handle(workflow_id_for(team_id))
+    named = LtflowClient(client, settings.task_queue, workflow_ids=workflow_ids_for(settings))
+    handle = client.get_workflow_handle(await named.workflow_id(team_id))
     try:
         history = await handle.fetch_history()
     except RPCError as exc:

@@ -27,7 +27,7 @@ from ltflow.eventstore.application import LearningTeams, StoredFact
 from ltflow.privacy.keys import key_store_for
 from ltflow.projections.cross_team import view_ids_for
 from ltflow.workflows.client import LtflowClient
-from ltflow.workflows.learning_team import workflow_id_for
+from ltflow.workflows.naming import workflow_ids_for
 from ltflow.workflows.plugin import LtflowPlugin
 
 DEMO_POLICY = {
@@ -111,7 +111,10 @@ async def run_demo(settings: Settings, out: Print = print) -> bool:
 async def _run_case(client: Client, settings: Settings, out: Print) -> UUID:
     keys = key_store_for(settings)  # personal fields enter Temporal encrypted
     try:
-        return await _send_case(LtflowClient(client, settings.task_queue, keys=keys), settings, out)
+        ltflow = LtflowClient(
+            client, settings.task_queue, keys=keys, workflow_ids=workflow_ids_for(settings)
+        )
+        return await _send_case(ltflow, settings, out)
     finally:
         keys.close()
 
@@ -190,7 +193,9 @@ async def _audit_check(
 
 async def _replays(client: Client, settings: Settings, team_id: UUID) -> bool:
     """The workflow's history replays without a nondeterminism failure."""
-    wf_history = await client.get_workflow_handle(workflow_id_for(team_id)).fetch_history()
+    ltflow = LtflowClient(client, settings.task_queue, workflow_ids=workflow_ids_for(settings))
+    handle = client.get_workflow_handle(await ltflow.workflow_id(team_id))
+    wf_history = await handle.fetch_history()
     replayer = Replayer(workflows=[], plugins=[LtflowPlugin(settings)])
     replay = await replayer.replay_workflow(wf_history, raise_on_replay_failure=False)
     return replay.replay_failure is None

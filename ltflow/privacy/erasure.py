@@ -59,11 +59,15 @@ async def record_erasure(
 ) -> TeamSummary:
     """Step 1: the erasure in the record (a repeat answers as the first time)."""
     from ltflow.workflows.client import LtflowClient
+    from ltflow.workflows.naming import workflow_ids_for
     from ltflow.workflows.runtime import temporal_client
 
     try:
         async with temporal_client(settings) as client:
-            return await LtflowClient(client, settings.task_queue).send(team_id, cmd, actor=actor)
+            ltflow = LtflowClient(
+                client, settings.task_queue, workflow_ids=workflow_ids_for(settings)
+            )
+            return await ltflow.send(team_id, cmd, actor=actor)
     except WrongPhaseError as error:
         if not error.details.get("finished"):
             raise

@@ -59,6 +59,10 @@ class ViewIds:
         digest = hmac.digest(self._key, _LABEL + raw, "sha256")[:_ID_BYTES]
         return base64.b32encode(digest).decode().lower()
 
+    def derive(self, label: bytes) -> bytes:
+        """A key of its own for another use of the same deployment secret (workflow ids)."""
+        return hmac.digest(self._key, b"ltflow derive\x00" + label, "sha256")
+
     def __repr__(self) -> str:  # never the key
         return "ViewIds(<key>)"
 

@@ -6,6 +6,7 @@ from ltflow.projections import (
     action_tracker,
     deadlines,
     learning_library,
+    series,
     team_detail,
     team_overview,
     theme_trends,
@@ -19,5 +20,6 @@ PROJECTIONS: tuple[TeamProjection, ...] = (
     deadlines.PROJECTION,
     learning_library.PROJECTION,
     theme_trends.PROJECTION,
+    series.PROJECTION,
 )
 PROJECTION_NAMES: tuple[str, ...] = tuple(p.name for p in PROJECTIONS)

@@ -11,10 +11,11 @@ from functools import cached_property
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ltflow.aggregates.phases import Phase, Status
 from ltflow.aggregates.vocabulary import Policy
+from ltflow.series.refs import series_of
 
 
 class _View(BaseModel):
@@ -183,6 +184,14 @@ class TeamDetailView(_View):
     closed_at: datetime | None = None
     abandoned_at: datetime | None = None
     abandon_reason: str | None = None
+    #: The series that convened the team, read from its case (``series-<id>-<slot>``).
+    series_id: str | None = None
+
+    @model_validator(mode="after")
+    def _series(self) -> TeamDetailView:
+        if self.series_id is None:
+            self.series_id = series_of(self.case_ref)
+        return self
 
     @cached_property
     def key(self) -> str:

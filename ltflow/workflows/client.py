@@ -25,7 +25,8 @@ from ltflow.eventstore.application import team_id_for
 from ltflow.privacy.fields import encrypt_personal_fields
 from ltflow.privacy.keys import KeyStore
 from ltflow.workflows.failures import STOPPED, as_domain_errors, workflow_status
-from ltflow.workflows.learning_team import LearningTeamWorkflow, workflow_id_for
+from ltflow.workflows.learning_team import LearningTeamWorkflow
+from ltflow.workflows.naming import WorkflowIds, legacy_workflow_id
 from ltflow.workflows.payloads import (
     ConveneTeamInput,
     LearningTeamInput,
@@ -54,6 +55,7 @@ class LtflowClient:
         *,
         search_attributes: bool = True,
         keys: KeyStore | None = None,
+        workflow_ids: WorkflowIds | None = None,
     ) -> None:
         """``keys``: the participant keys (``key_store_for(settings)``, the store the workers'
         event store uses). With them, personal fields are encrypted here, before an event
@@ -63,6 +65,24 @@ class LtflowClient:
         self.task_queue = task_queue
         self.search_attributes = search_attributes
         self.keys = keys
+        #: How team workflows are named (:mod:`ltflow.workflows.naming`): keyed with the
+        #: deployment's secret (``workflow_ids_for(settings)``), or the old names only.
+        self.workflow_ids = workflow_ids or WorkflowIds(None)
+
+    async def workflow_id(self, team_id: UUID) -> str:
+        """The id of the team's workflow: the old name where a workflow has it (teams opened
+        before keyed names), else the keyed name. Remembered once known."""
+        ids = self.workflow_ids
+        if not ids.keyed:
+            return legacy_workflow_id(team_id)
+        known = ids.remembered(team_id)
+        if known is not None:
+            return known
+        legacy = legacy_workflow_id(team_id)
+        found = await workflow_status(self.client.get_workflow_handle(legacy))
+        chosen = legacy if found is not None else ids.new_id(team_id)
+        ids.remember(team_id, chosen)
+        return chosen
 
     async def open_team(self, convene: v.TeamConvened, *, actor: str) -> TeamSummary:
         """Open a team for a case (idempotent by ``case_ref``) and return its summary."""
@@ -71,7 +91,7 @@ class LtflowClient:
     async def open_team_result(self, convene: v.TeamConvened, *, actor: str) -> OpenTeamResult:
         """Open a team; the answer also says whether this call created it (HTTP 201 vs 200)."""
         team_id = team_id_for(convene.case_ref)
-        workflow_id = workflow_id_for(team_id)
+        workflow_id = await self.workflow_id(team_id)
         start = WithStartWorkflowOperation(
             LearningTeamWorkflow.run,
             LearningTeamInput(team_id=team_id, search_attributes=self.search_attributes),
@@ -97,7 +117,7 @@ class LtflowClient:
             # Deterministic, so a retried send carries the same content digest (a repeat).
             event = await asyncio.to_thread(encrypt_personal_fields, self.keys, team_id, event)
         handle = self.client.get_workflow_handle_for(
-            LearningTeamWorkflow.run, workflow_id_for(team_id)
+            LearningTeamWorkflow.run, await self.workflow_id(team_id)
         )
         async with as_domain_errors(team_id, handle):
             return await handle.execute_update(
@@ -106,12 +126,12 @@ class LtflowClient:
             )
 
     async def summary(self, team_id: UUID) -> TeamSummary:
-        handle = self.client.get_workflow_handle(workflow_id_for(team_id))
+        handle = self.client.get_workflow_handle(await self.workflow_id(team_id))
         async with as_domain_errors(team_id, handle):
             return await handle.query(LearningTeamWorkflow.summary)
 
     async def state(self, team_id: UUID) -> TeamState | None:
-        handle = self.client.get_workflow_handle(workflow_id_for(team_id))
+        handle = self.client.get_workflow_handle(await self.workflow_id(team_id))
         async with as_domain_errors(team_id, handle):
             return await handle.query(LearningTeamWorkflow.state)
 
@@ -120,7 +140,7 @@ class LtflowClient:
         cancelled. The event store is the record: the new run loads the team from it (every
         event, every seen ``event_id``) and sets its timers again. Refused while the run is
         running or after it completed normally (the case is finished)."""
-        workflow_id = workflow_id_for(team_id)
+        workflow_id = await self.workflow_id(team_id)
         status = await workflow_status(self.client.get_workflow_handle(workflow_id))
         if status is None or status not in STOPPED:
             raise _repair_refusal(team_id, status)

@@ -27,10 +27,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from ltflow.config import Settings
 from ltflow.eventstore.application import LearningTeams
 from ltflow.privacy.keyring import load_or_create_key_file, parse_keys
+from ltflow.series.activities import SeriesActivities
+from ltflow.series.workflow import SeriesConveneWorkflow
 from ltflow.workflows.activities import LtflowActivities
 from ltflow.workflows.codec import REFUSED, EncryptionCodec, with_host_codec
 from ltflow.workflows.failures import LtflowFailureConverter, PayloadRefusedError
 from ltflow.workflows.learning_team import LearningTeamWorkflow
+from ltflow.workflows.naming import workflow_ids_for
 from ltflow.workflows.notifications import Notifier, notifier_for
 from ltflow.workflows.sandbox import DirectContextRunner
 from ltflow.workflows.undelivered import UndeliveredLog
@@ -50,6 +53,10 @@ PASSTHROUGH_MODULES = (
     "ltflow.aggregates",
     "ltflow.config",
     "ltflow.privacy",
+    "ltflow.series.activities",
+    "ltflow.series.model",
+    "ltflow.series.payloads",
+    "ltflow.series.rhythm",
     "ltflow.store",
     "ltflow.workflows.activities",
     "ltflow.workflows.client",
@@ -185,10 +192,18 @@ class LtflowPlugin(SimplePlugin):
         super().__init__(
             "ltflow.LtflowPlugin",
             data_converter=_data_converter(self.codec),
-            activities=self.ltflow_activities.all(),
-            workflows=[LearningTeamWorkflow],
+            activities=[*self.ltflow_activities.all(), *self._series_activities().all()],
+            workflows=[LearningTeamWorkflow, SeriesConveneWorkflow],
             workflow_runner=_with_passthrough,
             run_context=self._run_context,
+        )
+
+    def _series_activities(self) -> SeriesActivities:
+        # The participant keys of the worker's own event store (opened on first use).
+        # And the deployment's workflow names (``docs/access.md``): a series opens teams too.
+        return SeriesActivities(
+            keys=lambda: self.ltflow_activities.app.keys,
+            workflow_ids=workflow_ids_for(self.settings),
         )
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:

@@ -147,7 +147,7 @@ def test_the_documented_configuration_parses() -> None:
     import re
     from pathlib import Path
 
-    doc = (Path(__file__).parents[2] / "docs" / "rhythm-notifications.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "rhythm.md").read_text()
     block = re.search(r"```json\n(\[.*?\])\n```", doc, re.S)
     assert block is not None
     names = [e.name for e in parse_webhooks(block.group(1))]
