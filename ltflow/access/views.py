@@ -20,11 +20,8 @@ def roles_of_view(view: TeamDetailView) -> TeamRoles:
     """The team's roles as its read model holds them."""
     return TeamRoles(
         facilitators=frozenset(view.facilitator_ids),
-        participants={
-            p.subject: p.participant_id
-            for p in view.participants
-            if p.subject is not None and p.display_name != ERASED
-        },
+        # An erased participant's binding is gone from the fold (``participant.erased``).
+        participants={p.subject: p.participant_id for p in view.participants if p.subject},
         relations={
             p.participant_id: p.relation for p in view.participants if p.relation != "staff"
         },

@@ -296,6 +296,7 @@ def _participant_erased(v: TeamDetailView, p: dict[str, Any], at: datetime) -> N
     if known is not None:
         known.display_name = ERASED if known.display_name is not None else None
         known.withdrawal_reason = ERASED if known.withdrawal_reason is not None else None
+        known.subject = None  # no longer bound to an identity: nothing of the team is theirs
         if known.active:
             known.active, known.withdrawn_at = False, at
     for perspective in v.perspectives:

@@ -133,3 +133,33 @@ def test_bodies_sent_before_the_new_fields_keep_their_digest() -> None:
     legacy = {k: v for k, v in body.items() if k != "event_id"}
     raw = json.dumps(legacy, sort_keys=True, separators=(",", ":"))
     assert old_convene.fingerprint() == hashlib.sha256(raw.encode()).hexdigest()
+
+
+def test_an_erased_participant_without_a_name_loses_their_binding_in_the_view_too() -> None:
+    from datetime import UTC, datetime
+
+    from ltflow.access.views import roles_of_view
+    from ltflow.projections.team_fold import STEPS
+    from ltflow.projections.team_models import TeamDetailView
+
+    at = datetime(2026, 3, 2, tzinfo=UTC)
+    view = TeamDetailView(
+        team_id=TEAM_ID,
+        case_ref="c",
+        title="t",
+        trigger="incident",
+        goal="g",
+        scope="s",
+        facilitator="f",
+        policy=c.Policy(),
+        version=1,
+        convened_at=at,
+        updated_at=at,
+    )
+    STEPS["participant.invited"](
+        view, {"participant_id": "p-anon", "role": "nurse", "subject": "sub-anon"}, at
+    )
+    assert roles_of_view(view).participants == {"sub-anon": "p-anon"}
+    STEPS["participant.erased"](view, {"participant_id": "p-anon"}, at)
+    anon = Viewer(subject="sub-anon", kind="person")
+    assert policy.sight(anon, roles_of_view(view)) is Sight.NONE
