@@ -38,7 +38,8 @@ class JsonPayload(BaseModel):
 
 
 class JsonPayloads(BaseModel):
-    payloads: list[JsonPayload] = Field(max_length=10_000)
+    #: The Temporal CLI sends ``{}`` when there is nothing to decode: no payloads.
+    payloads: list[JsonPayload] = Field(default_factory=list, max_length=10_000)
 
 
 def _router(scope: str) -> APIRouter:

@@ -144,3 +144,11 @@ async def test_an_api_without_an_access_log_decodes_nothing(api: Api) -> None:
             refused = await http.post(path, json={"payloads": [plain]}, headers=bearer(token))
             assert refused.status_code == 503, refused.text
             assert refused.json()["code"] == "unavailable"
+
+
+async def test_an_empty_body_as_the_temporal_cli_sends_it_is_no_payloads(api: Api) -> None:
+    for path in ("/codec/decode", "/codec/encode"):
+        token = AUDITOR if path.endswith("decode") else WRITER
+        answered = await api.http.post(path, json={}, headers=bearer(token))
+        assert answered.status_code == 200, answered.text
+        assert answered.json() == {"payloads": []}
