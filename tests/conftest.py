@@ -81,13 +81,23 @@ def postgres_settings(tmp_path: Path, schema: str) -> Settings:
     )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+#: Parametrize a fixture over both backends with this (``request.param`` is the backend).
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def backend_settings(request: pytest.FixtureRequest, data_dir: Path) -> Settings:
+    """Settings for the backend a fixture parametrized over :data:`BACKENDS` runs on: a SQLite
+    file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return sqlite_settings(data_dir)
+    make = request.getfixturevalue("postgres_schema_factory")
+    return postgres_settings(data_dir, make())
+
+
+@pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings for each event-store backend: a SQLite file, and a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        return sqlite_settings(tmp_path)
-    make = request.getfixturevalue("postgres_schema_factory")
-    return postgres_settings(tmp_path, make())
+    return backend_settings(request, tmp_path)
 
 
 @pytest.fixture

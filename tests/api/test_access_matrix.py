@@ -14,7 +14,6 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,7 +35,7 @@ from ltflow.privacy.keyring import new_key
 from ltflow.projections.service import ProjectionService
 from ltflow.workflows.client import LtflowClient
 from tests.api.helpers import assert_error, new_case
-from tests.conftest import postgres_settings, sqlite_settings
+from tests.conftest import BACKENDS, backend_settings
 
 ALL_SERVICE_SCOPES = ["events:write", "teams:read", "teams:abandon", "participants:erase"]
 #: name -> (principal); the token of each is ``tok-<name>``.
@@ -123,19 +122,13 @@ class Live:
         return len(access_log.entries(self.audit.store))
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 async def live(
     request: pytest.FixtureRequest,
     dev_env: WorkflowEnvironment,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Live]:
-    data_dir: Path = tmp_path_factory.mktemp("access")
-    if request.param == "sqlite":
-        base = sqlite_settings(data_dir)
-    else:
-        base = postgres_settings(data_dir, request.getfixturevalue("postgres_schema_factory")())
+    base = backend_settings(request, tmp_path_factory.mktemp("access"))
     settings: Settings = dataclasses.replace(
         base,
         task_queue=f"tq-{uuid.uuid4().hex[:8]}",

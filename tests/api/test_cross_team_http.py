@@ -21,7 +21,7 @@ from ltflow.projections.cross_team import ViewIds
 from ltflow.workflows.learning_team import workflow_id_for
 from tests.api.conftest import Api, bearer
 from tests.api.helpers import assert_error
-from tests.conftest import postgres_settings, sqlite_settings
+from tests.conftest import BACKENDS, backend_settings
 from tests.projections.named_cases import (
     CANDIDATES,
     CLOSED,
@@ -63,18 +63,13 @@ REGISTRY = TokenRegistry(
 )
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("cross-team-http")
-    if request.param == "sqlite":
-        settings = sqlite_settings(tmp)
-    else:
-        settings = postgres_settings(tmp, request.getfixturevalue("postgres_schema_factory")())
-    with named_world(settings) as built:
+    with named_world(
+        backend_settings(request, tmp_path_factory.mktemp("cross-team-http"))
+    ) as built:
         yield built
 
 

@@ -18,7 +18,7 @@ from ltflow.projections.cross_team import ViewIds
 from ltflow.projections.runner import ProjectionRunner
 from ltflow.projections.store import ViewStore
 from ltflow.workflows.learning_team import workflow_id_for
-from tests.conftest import postgres_settings, sqlite_settings
+from tests.conftest import BACKENDS, backend_settings
 from tests.projections.named_cases import (
     AUDITOR,
     CANDIDATES,
@@ -45,18 +45,11 @@ NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 OUTSIDERS = [SERVICE, QUALITY_OFFICER, SPONSOR]
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("anonymity")
-    if request.param == "sqlite":
-        settings = sqlite_settings(tmp)
-    else:
-        settings = postgres_settings(tmp, request.getfixturevalue("postgres_schema_factory")())
-    with named_world(settings) as built:
+    with named_world(backend_settings(request, tmp_path_factory.mktemp("anonymity"))) as built:
         yield built
 
 
